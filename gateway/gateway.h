@@ -1,0 +1,176 @@
+/*
+ * gateway/gateway.h — the HTTP front: h2o event loops, middleware, the
+ * error module, the worker hand-off and metrics. The only folder that uses
+ * h2o. Internal to gateway/ (handlers include it; nothing else does).
+ *
+ * Threads: one h2o event loop per http.threads. Everything in a bg_reqctx
+ * belongs to the loop thread that received the request. Blocking work goes
+ * to the node's worker pool through bg_gw_job_submit, and its reply comes
+ * back to the same loop thread.
+ */
+#ifndef BG_GATEWAY_H
+#define BG_GATEWAY_H
+
+#ifndef H2O_USE_LIBUV
+#define H2O_USE_LIBUV 0
+#endif
+#include <h2o.h>
+#if H2O_USE_LIBUV
+#error "branchgate needs the evloop flavour of h2o: build with -DH2O_USE_LIBUV=0"
+#endif
+
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gateway/metrics.h"
+#include "gateway/router.h"
+#include "node/node.h"
+#include "proto/err.h"
+
+#define BG_REQUEST_ID_MAX 128
+
+typedef struct bg_gateway bg_gateway;
+typedef struct bg_gw_loop bg_gw_loop;
+typedef struct bg_gw_job bg_gw_job;
+
+struct bg_gw_loop {
+    bg_gateway *gw;
+    int index;
+    pthread_t thread;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_multithread_receiver_t jobs_recv; /* worker replies */
+    h2o_multithread_receiver_t wake_recv; /* shutdown wake-up */
+    size_t pending_jobs;                  /* submitted, reply not yet received */
+    bool drained;
+};
+
+struct bg_gateway {
+    bg_node *node;
+    const bg_config *cfg;
+    h2o_globalconf_t h2o_conf;
+    const bg_route *routes;
+    size_t nroutes;
+    bg_metrics *metrics;
+    int listen_fd;
+    char listen_url[320];
+    int nloops;
+    bg_gw_loop *loops;
+    volatile sig_atomic_t stopping;
+    pthread_barrier_t started;
+};
+
+/* Per-request state, allocated in the request's pool; freed with it. */
+typedef struct bg_reqctx {
+    h2o_req_t *req;
+    bg_gw_loop *loop;
+    bg_gateway *gw;
+    bg_route_match match; /* match.route is NULL for 404/405 */
+    char request_id[BG_REQUEST_ID_MAX + 1];
+    char actor[80];       /* "admin:<token id>" once authenticated */
+    json_t *body;         /* parsed body of a BG_ROUTE_JSON route */
+    uint64_t start_us;
+    bg_gw_job *job;       /* the worker job in flight, if any */
+    bool responded;
+} bg_reqctx;
+
+/* ---- the error module and responses (respond.c) ---- */
+
+/* The one mapping from bg_err to an HTTP status. */
+int bg_gw_status_of(bg_err e);
+
+/* Sends {"error":{"code","message","request_id"}} with the given status.
+ * code NULL = the default code of the status. */
+void bg_gw_error(bg_reqctx *rc, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Same, with the status mapped from e and code defaulting to
+ * bg_err_code(e). */
+void bg_gw_fail(bg_reqctx *rc, bg_err e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sends body (reference stolen; NULL = no body) as JSON with status. */
+void bg_gw_json(bg_reqctx *rc, int status, json_t *body);
+
+/* Sends a body that the caller keeps alive until the request ends (e.g.
+ * allocated from req->pool). */
+void bg_gw_send(bg_reqctx *rc, int status, const char *content_type, const char *body, size_t len);
+
+/* Adds a response header (name lower-case). Before bg_gw_send. */
+void bg_gw_header(bg_reqctx *rc, const char *name, const char *value);
+
+/* Query-string value of key, percent-decoded into the request pool.
+ * Returns NULL when absent. len may be NULL. */
+const char *bg_gw_query(bg_reqctx *rc, const char *key, size_t *len);
+
+/* Reads ?limit= (default 50, 1..500) and ?cursor= (opaque text). Sends a
+ * 400 itself and returns false on bad input. */
+bool bg_gw_page_params(bg_reqctx *rc, int64_t *limit, const char **cursor);
+
+/* Path parameter as a NUL-terminated copy in the request pool, or NULL. */
+const char *bg_gw_param(bg_reqctx *rc, const char *name);
+
+/* ---- worker hand-off (async.c) ---- */
+
+typedef void (*bg_gw_work_fn)(bg_gw_job *job, bg_registry *reg);
+typedef void (*bg_gw_reply_fn)(bg_reqctx *rc, bg_gw_job *job);
+
+struct bg_gw_job {
+    bg_task task;                 /* first: the pool's view of the job */
+    h2o_multithread_message_t msg;
+    bg_gw_loop *loop;
+    bg_reqctx *rc;                /* NULL once the request has gone away */
+    bg_node *node;
+    bg_gw_work_fn work;           /* worker thread */
+    bg_gw_reply_fn reply;         /* loop thread; NULL = default reply */
+    json_t *in;                   /* inputs, owned by the job */
+    char request_id[BG_REQUEST_ID_MAX + 1];
+    char actor[80];
+    /* results, written by work() */
+    bg_err err;
+    const char *err_code;
+    char err_msg[200];
+    int status;
+    json_t *out;
+};
+
+/* A job for rc running work(job, reg) on a worker; `in` is stolen (may be
+ * NULL). The default reply sends job->out with job->status, or the error. */
+bg_gw_job *bg_gw_job_new(bg_reqctx *rc, bg_gw_work_fn work, json_t *in);
+
+/* Hands the job to the pool. If the pool refuses (full, stopping) it
+ * answers 503 itself and frees the job. Loop thread. */
+void bg_gw_job_submit(bg_reqctx *rc, bg_gw_job *job);
+
+/* Result setters for work(): an error (status from e) or a JSON result. */
+void bg_gw_job_fail(bg_gw_job *job, bg_err e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void bg_gw_job_ok(bg_gw_job *job, int status, json_t *out);
+
+/* Receiver callback registered on each loop's jobs_recv. */
+void bg_gw_on_job_replies(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages);
+
+/* ---- middleware (middleware.c) ---- */
+
+/* The h2o on_req entry point: request id, routing, size cap,
+ * authentication, rate limit, body parsing, then the route's handler. */
+int bg_gw_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+/* ---- route table (routes.c) ---- */
+
+const bg_route *bg_gw_routes(size_t *n);
+
+/* ---- server (server.c) ---- */
+
+/* Binds, starts the loops, serves until SIGTERM/SIGINT, drains and
+ * returns the process exit code. Main thread. */
+int bg_gateway_run(bg_node *node);
+
+/* Microseconds on a monotonic clock. */
+uint64_t bg_gw_now_us(void);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * gateway/handlers/handlers.h — every route handler, one file per
+ * resource. A handler parses, relies on the middleware for authorization,
+ * acts (in-memory, or through a worker job for anything that touches the
+ * registry) and responds.
+ */
+#ifndef BG_GATEWAY_HANDLERS_H
+#define BG_GATEWAY_HANDLERS_H
+
+#include "gateway/gateway.h"
+
+/* system.c */
+void bg_h_index(bg_reqctx *rc);
+void bg_h_healthz(bg_reqctx *rc);
+void bg_h_readyz(bg_reqctx *rc);
+void bg_h_metrics(bg_reqctx *rc);
+
+/* tokens.c */
+void bg_h_tokens_list(bg_reqctx *rc);
+void bg_h_tokens_create(bg_reqctx *rc);
+void bg_h_tokens_revoke(bg_reqctx *rc);
+
+/* audit.c */
+void bg_h_audit_list(bg_reqctx *rc);
+
+#endif

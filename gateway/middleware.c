@@ -1,0 +1,183 @@
+/* gateway/middleware.c — the fixed pipeline every request goes through:
+ * request id → route → size cap → authentication → rate limit → body
+ * parsing → handler. Each step that rejects a request sends the error reply
+ * itself and stops. */
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/gateway.h"
+#include "proto/json.h"
+#include "proto/log.h"
+#include "proto/parse.h"
+#include "proto/sig.h"
+
+#define BEARER_MAX 512
+
+/* Runs when the request's pool is cleared, i.e. when the request ends for
+ * any reason: a worker reply still in flight must not touch it. */
+static void reqctx_dispose(void *p)
+{
+    bg_reqctx *rc = p;
+    if (rc->job != NULL)
+        rc->job->rc = NULL;
+    json_decref(rc->body);
+}
+
+static bool sane_request_id(const char *s, size_t len)
+{
+    return bg_str_is_ident(s, len, BG_REQUEST_ID_MAX, "-_.:");
+}
+
+static void set_request_id(bg_reqctx *rc)
+{
+    h2o_req_t *req = rc->req;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (sane_request_id(v.base, v.len)) {
+            memcpy(rc->request_id, v.base, v.len);
+            rc->request_id[v.len] = '\0';
+            return;
+        }
+    }
+    uint8_t raw[12];
+    bg_sig_random(raw, sizeof(raw));
+    bg_hex_encode(raw, sizeof(raw), rc->request_id);
+}
+
+static bool route(bg_reqctx *rc)
+{
+    h2o_req_t *req = rc->req;
+    char allow[64];
+    bg_route_result r = bg_router_match(rc->gw->routes, rc->gw->nroutes, req->method.base,
+                                        req->method.len, req->path_normalized.base,
+                                        req->path_normalized.len, &rc->match, allow, sizeof(allow));
+    if (r == BG_ROUTE_FOUND)
+        return true;
+    rc->match.route = NULL;
+    if (r == BG_ROUTE_NO_METHOD) {
+        bg_gw_header(rc, "allow", allow);
+        bg_gw_error(rc, 405, "METHOD_NOT_ALLOWED", "method not allowed here; allowed: %s", allow);
+    } else {
+        bg_gw_error(rc, 404, "NOT_FOUND", "no such route");
+    }
+    return false;
+}
+
+static bool size_cap(bg_reqctx *rc)
+{
+    size_t limit = rc->match.route->body_limit;
+    if (limit == 0)
+        limit = (size_t)rc->gw->cfg->http_max_body_bytes;
+    if (rc->req->entity.base != NULL && rc->req->entity.len > limit) {
+        bg_gw_error(rc, 413, "PAYLOAD_TOO_LARGE", "request body exceeds %zu bytes", limit);
+        return false;
+    }
+    return true;
+}
+
+/* Extracts the token of "Authorization: Bearer <token>". */
+static bool bearer(h2o_req_t *req, h2o_iovec_t *tok)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i < 0)
+        return false;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    if (v.len < 8 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
+        return false;
+    tok->base = v.base + 7;
+    tok->len = v.len - 7;
+    while (tok->len > 0 && tok->base[0] == ' ') {
+        tok->base++;
+        tok->len--;
+    }
+    return tok->len > 0;
+}
+
+static bool auth_admin(bg_reqctx *rc)
+{
+    h2o_iovec_t tok;
+    if (!bearer(rc->req, &tok)) {
+        bg_gw_header(rc, "www-authenticate", "Bearer");
+        bg_gw_error(rc, 401, "AUTH_REQUIRED", "this route needs an admin bearer token");
+        return false;
+    }
+    char id[BG_UUID_LEN + 1];
+    /* An overlong token is hashed like any other, so its rejection takes the
+     * same path as a wrong one. */
+    size_t len = tok.len > BEARER_MAX ? BEARER_MAX : tok.len;
+    if (bg_node_admin_check(rc->gw->node, tok.base, len, id) != BG_OK || tok.len > BEARER_MAX) {
+        bg_gw_error(rc, 403, "INVALID_TOKEN", "the bearer token is not valid");
+        return false;
+    }
+    snprintf(rc->actor, sizeof(rc->actor), "admin:%s", id);
+    return true;
+}
+
+static bool authenticate(bg_reqctx *rc)
+{
+    bg_auth_kind kind = rc->match.route->auth;
+    if ((rc->match.route->flags & BG_ROUTE_METRICS_AUTH) && rc->gw->cfg->metrics_public)
+        kind = BG_AUTH_PUBLIC;
+    switch (kind) {
+    case BG_AUTH_PUBLIC:
+        return true;
+    case BG_AUTH_ADMIN:
+    case BG_AUTH_USER: /* user tokens arrive with the auth issue; admins pass */
+        return auth_admin(rc);
+    case BG_AUTH_PEER:
+        break;
+    }
+    bg_gw_error(rc, 401, "CROSS_BRANCH_AUTH_REQUIRED", "peer authentication is required");
+    return false;
+}
+
+static bool rate_limit(bg_reqctx *rc)
+{
+    bg_ratelimit_fn fn = rc->match.route->ratelimit;
+    unsigned retry = fn != NULL ? fn(rc) : 0;
+    if (retry == 0)
+        return true;
+    char secs[16];
+    snprintf(secs, sizeof(secs), "%u", retry);
+    bg_gw_header(rc, "retry-after", secs);
+    bg_gw_error(rc, 429, "RATE_LIMITED", "too many requests; retry after %u s", retry);
+    return false;
+}
+
+static bool parse_body(bg_reqctx *rc)
+{
+    if (!(rc->match.route->flags & BG_ROUTE_JSON))
+        return true;
+    h2o_req_t *req = rc->req;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i >= 0) {
+        h2o_iovec_t ct = req->headers.entries[i].value;
+        if (ct.len < 16 || !h2o_lcstris(ct.base, 16, H2O_STRLIT("application/json"))) {
+            bg_gw_error(rc, 415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json");
+            return false;
+        }
+    }
+    bg_json_err je;
+    if (bg_json_parse_object(req->entity.base, req->entity.len, &rc->body, &je) != BG_OK) {
+        bg_gw_error(rc, 400, "INVALID_JSON", "%s", je.message);
+        return false;
+    }
+    return true;
+}
+
+int bg_gw_on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    bg_reqctx *rc = h2o_mem_alloc_shared(&req->pool, sizeof(*rc), reqctx_dispose);
+    memset(rc, 0, sizeof(*rc));
+    rc->req = req;
+    rc->start_us = bg_gw_now_us();
+    rc->loop = H2O_STRUCT_FROM_MEMBER(bg_gw_loop, ctx, req->conn->ctx);
+    rc->gw = rc->loop->gw;
+    set_request_id(rc);
+    if (route(rc) && size_cap(rc) && authenticate(rc) && rate_limit(rc) && parse_body(rc))
+        rc->match.route->handler(rc);
+    return 0;
+}

@@ -1,0 +1,21 @@
+/* gateway/routes.c — the route table: method, pattern, handler, auth kind,
+ * body limit (0 = http.max_body_bytes), flags. Order matters only between
+ * patterns that could match the same path. */
+#include "gateway/handlers/handlers.h"
+
+static const bg_route routes[] = {
+    {"GET", "/", bg_h_index, BG_AUTH_PUBLIC, 0, 0, NULL},
+    {"GET", "/healthz", bg_h_healthz, BG_AUTH_PUBLIC, 0, 0, NULL},
+    {"GET", "/readyz", bg_h_readyz, BG_AUTH_PUBLIC, 0, 0, NULL},
+    {"GET", "/metrics", bg_h_metrics, BG_AUTH_ADMIN, 0, BG_ROUTE_METRICS_AUTH, NULL},
+    {"GET", "/api/v1/tokens", bg_h_tokens_list, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"POST", "/api/v1/tokens", bg_h_tokens_create, BG_AUTH_ADMIN, 0, BG_ROUTE_JSON, NULL},
+    {"DELETE", "/api/v1/tokens/{id}", bg_h_tokens_revoke, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"GET", "/api/v1/audit", bg_h_audit_list, BG_AUTH_ADMIN, 0, 0, NULL},
+};
+
+const bg_route *bg_gw_routes(size_t *n)
+{
+    *n = sizeof(routes) / sizeof(routes[0]);
+    return routes;
+}

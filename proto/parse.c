@@ -1,0 +1,119 @@
+#include "parse.h"
+
+#include <string.h>
+
+bg_err bg_parse_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out)
+{
+    if (s == NULL || len == 0 || len > 20)
+        return BG_EINVAL;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return BG_EINVAL;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return BG_EINVAL;
+        v = v * 10 + d;
+    }
+    if (v < min || v > max)
+        return BG_EINVAL;
+    *out = v;
+    return BG_OK;
+}
+
+bg_err bg_parse_i64(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+    if (s == NULL || len == 0)
+        return BG_EINVAL;
+    bool neg = s[0] == '-';
+    uint64_t mag;
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    if (bg_parse_u64(s + neg, len - neg, 0, limit, &mag) != BG_OK)
+        return BG_EINVAL;
+    int64_t v = neg ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
+    if (v < min || v > max)
+        return BG_EINVAL;
+    *out = v;
+    return BG_OK;
+}
+
+bg_err bg_parse_bool(const char *s, size_t len, bool *out)
+{
+    static const struct {
+        const char *word;
+        bool value;
+    } words[] = {{"true", true}, {"false", false}, {"1", true}, {"0", false},
+                 {"yes", true},  {"no", false},    {"on", true}, {"off", false}};
+    if (s == NULL)
+        return BG_EINVAL;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strlen(words[i].word) == len && memcmp(words[i].word, s, len) == 0) {
+            *out = words[i].value;
+            return BG_OK;
+        }
+    }
+    return BG_EINVAL;
+}
+
+bg_err bg_parse_duration(const char *s, size_t len, uint64_t max_s, uint64_t *out_s)
+{
+    if (s == NULL || len == 0)
+        return BG_EINVAL;
+    uint64_t unit = 1;
+    switch (s[len - 1]) {
+    case 's': unit = 1; len--; break;
+    case 'm': unit = 60; len--; break;
+    case 'h': unit = 3600; len--; break;
+    case 'd': unit = 86400; len--; break;
+    default: break;
+    }
+    uint64_t v;
+    if (bg_parse_u64(s, len, 0, max_s / unit, &v) != BG_OK)
+        return BG_EINVAL;
+    *out_s = v * unit;
+    return BG_OK;
+}
+
+bg_err bg_parse_hostport(const char *s, char *host, size_t host_cap, uint16_t *port)
+{
+    if (s == NULL)
+        return BG_EINVAL;
+    const char *h = s, *colon;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return BG_EINVAL;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+            return BG_EINVAL;
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= host_cap || !bg_str_is_ident(h, hlen, 253, "-._:"))
+        return BG_EINVAL;
+    uint64_t p;
+    if (bg_parse_u64(colon + 1, strlen(colon + 1), 0, 65535, &p) != BG_OK)
+        return BG_EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return BG_OK;
+}
+
+bool bg_str_is_ident(const char *s, size_t len, size_t max_len, const char *extra)
+{
+    if (s == NULL || len == 0 || len > max_len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  (c != '\0' && extra != NULL && strchr(extra, c) != NULL);
+        if (!ok)
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,245 @@
+#include "registry_internal.h"
+
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/log.h"
+#include "proto/mem.h"
+
+/* Numbered migrations: index i holds the step from version i to i+1.
+ * Never edit a released step; append a new one. */
+static const char *const migrations[] = {
+    /* 1: the foundation — admin tokens, audit log, key/value metadata */
+    "CREATE TABLE admin_tokens ("
+    "  id TEXT PRIMARY KEY,"
+    "  label TEXT NOT NULL,"
+    "  hash BLOB NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  revoked_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE audit_log ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT NOT NULL,"
+    "  request_id TEXT NOT NULL,"
+    "  detail TEXT NOT NULL DEFAULT '{}'"
+    ");"
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL"
+    ");",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int bg_registry_schema_latest(void)
+{
+    return NMIGRATIONS;
+}
+
+const char *bg_registry_version(void)
+{
+    return sqlite3_libversion();
+}
+
+bg_err bg_reg_err(bg_registry *r, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return BG_OK;
+    default:
+        break;
+    }
+    snprintf(r->errmsg, sizeof(r->errmsg), "%s", r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return BG_EBUSY;
+    case SQLITE_CONSTRAINT:
+        return BG_ECONFLICT;
+    case SQLITE_NOMEM:
+        return BG_ENOMEM;
+    case SQLITE_TOOBIG:
+        return BG_ETOOBIG;
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE:
+    case SQLITE_ERROR:
+        return BG_EINTERNAL;
+    default:
+        return BG_EIO;
+    }
+}
+
+sqlite3_stmt *bg_reg_stmt(bg_registry *r, const char *sql)
+{
+    for (int i = 0; i < r->ncache; i++) {
+        if (r->cache[i].sql == sql) {
+            sqlite3_reset(r->cache[i].stmt);
+            sqlite3_clear_bindings(r->cache[i].stmt);
+            return r->cache[i].stmt;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        bg_reg_err(r, rc);
+        bg_log(BG_LOG_ERROR, NULL, "registry: cannot prepare statement: %s", r->errmsg);
+        return NULL;
+    }
+    if (r->ncache < BG_STMT_CACHE) {
+        r->cache[r->ncache].sql = sql;
+        r->cache[r->ncache].stmt = st;
+        r->ncache++;
+    } else {
+        /* The cache is sized for every static query; running out is a
+         * programming error, but the statement still works uncached. */
+        bg_log(BG_LOG_WARN, NULL, "registry: statement cache full");
+    }
+    return st;
+}
+
+bg_err bg_reg_exec_stmt(bg_registry *r, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    bg_err e = bg_reg_err(r, rc);
+    sqlite3_reset(st);
+    return e;
+}
+
+void bg_reg_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    bg_strlcpy(dst, t ? (const char *)t : "", cap);
+}
+
+static bg_err exec(bg_registry *r, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(r->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        bg_err e = bg_reg_err(r, rc);
+        if (msg != NULL)
+            snprintf(r->errmsg, sizeof(r->errmsg), "%s", msg);
+        sqlite3_free(msg);
+        return e;
+    }
+    return BG_OK;
+}
+
+bg_err bg_registry_open(const char *path, const bg_registry_opts *opts, bg_registry **out)
+{
+    bg_registry_opts def = {.busy_timeout_ms = 5000, .synchronous_full = false};
+    if (opts == NULL)
+        opts = &def;
+    bg_registry *r = bg_xcalloc(1, sizeof(*r));
+    int rc = sqlite3_open_v2(path, &r->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    bg_err e = bg_reg_err(r, rc);
+    if (e != BG_OK)
+        goto fail;
+    sqlite3_busy_timeout(r->db, opts->busy_timeout_ms);
+    sqlite3_extended_result_codes(r->db, 1);
+    e = exec(r, "PRAGMA journal_mode=WAL");
+    if (e == BG_OK)
+        e = exec(r, opts->synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    if (e == BG_OK)
+        e = exec(r, "PRAGMA foreign_keys=ON");
+    if (e != BG_OK)
+        goto fail;
+    *out = r;
+    return BG_OK;
+fail:
+    bg_log(BG_LOG_ERROR, NULL, "registry: cannot open database: %s", r->errmsg);
+    bg_registry_close(r);
+    return e == BG_EINTERNAL ? BG_EIO : e;
+}
+
+void bg_registry_close(bg_registry *r)
+{
+    if (r == NULL)
+        return;
+    for (int i = 0; i < r->ncache; i++)
+        sqlite3_finalize(r->cache[i].stmt);
+    sqlite3_close_v2(r->db);
+    free(r);
+}
+
+static bg_err user_version(bg_registry *r, int *v)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(r->db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        *v = sqlite3_column_int(st, 0);
+    bg_err e = bg_reg_err(r, rc);
+    sqlite3_finalize(st);
+    return e;
+}
+
+bg_err bg_registry_migrate(bg_registry *r, int *from, int *to)
+{
+    int v = 0;
+    bg_err e = user_version(r, &v);
+    if (e != BG_OK)
+        return e;
+    if (from != NULL)
+        *from = v;
+    if (v > NMIGRATIONS) {
+        snprintf(r->errmsg, sizeof(r->errmsg),
+                 "database schema %d is newer than this program's %d", v, NMIGRATIONS);
+        return BG_EINVAL;
+    }
+    for (; v < NMIGRATIONS; v++) {
+        char bump[64];
+        snprintf(bump, sizeof(bump), "PRAGMA user_version=%d", v + 1);
+        e = bg_registry_begin(r);
+        if (e == BG_OK)
+            e = exec(r, migrations[v]);
+        if (e == BG_OK)
+            e = exec(r, bump);
+        if (e == BG_OK)
+            e = bg_registry_commit(r);
+        if (e != BG_OK) {
+            bg_registry_rollback(r);
+            return e;
+        }
+        bg_log(BG_LOG_INFO, NULL, "registry: migrated schema to version %d", v + 1);
+    }
+    if (to != NULL)
+        *to = v;
+    return BG_OK;
+}
+
+bg_err bg_registry_ping(bg_registry *r)
+{
+    static const char sql[] = "SELECT count(*) FROM meta";
+    sqlite3_stmt *st = bg_reg_stmt(r, sql);
+    if (st == NULL)
+        return BG_EIO;
+    return bg_reg_exec_stmt(r, st);
+}
+
+bg_err bg_registry_begin(bg_registry *r)
+{
+    return exec(r, "BEGIN IMMEDIATE");
+}
+
+bg_err bg_registry_commit(bg_registry *r)
+{
+    return exec(r, "COMMIT");
+}
+
+void bg_registry_rollback(bg_registry *r)
+{
+    if (!sqlite3_get_autocommit(r->db))
+        exec(r, "ROLLBACK");
+}
+
+const char *bg_registry_errmsg(const bg_registry *r)
+{
+    return r->errmsg[0] ? r->errmsg : "no error";
+}

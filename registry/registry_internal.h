@@ -1,0 +1,39 @@
+/*
+ * registry/registry_internal.h — shared by the registry's .c files only.
+ */
+#ifndef BG_REGISTRY_INTERNAL_H
+#define BG_REGISTRY_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "registry.h"
+
+#define BG_STMT_CACHE 48
+
+struct bg_registry {
+    sqlite3 *db;
+    char errmsg[256];
+    /* Prepared statements keyed by the address of their SQL text: every
+     * query is a static string, so the pointer identifies it. */
+    struct {
+        const char *sql;
+        sqlite3_stmt *stmt;
+    } cache[BG_STMT_CACHE];
+    int ncache;
+};
+
+/* Returns the cached statement for sql, reset and with bindings cleared,
+ * or NULL (error recorded) when it cannot be prepared. */
+sqlite3_stmt *bg_reg_stmt(bg_registry *r, const char *sql);
+
+/* Translates an SQLite result code into bg_err once, recording the
+ * message on the handle. SQLITE_OK/ROW/DONE map to BG_OK. */
+bg_err bg_reg_err(bg_registry *r, int rc);
+
+/* Steps a statement that returns no rows; maps the result. */
+bg_err bg_reg_exec_stmt(bg_registry *r, sqlite3_stmt *st);
+
+/* Copies a text column into a fixed buffer (truncating safely). */
+void bg_reg_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
+
+#endif
