@@ -27,6 +27,7 @@
 
 #include "gateway/metrics.h"
 #include "gateway/router.h"
+#include "node/branches.h"
 #include "node/node.h"
 #include "proto/err.h"
 
@@ -43,6 +44,8 @@ struct bg_gw_loop {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
+    h2o_socket_t *tls_listener;
+    h2o_accept_ctx_t tls_accept_ctx;
     h2o_multithread_receiver_t jobs_recv; /* worker replies */
     h2o_multithread_receiver_t wake_recv; /* shutdown wake-up */
     size_t pending_jobs;                  /* submitted, reply not yet received */
@@ -58,6 +61,10 @@ struct bg_gateway {
     bg_metrics *metrics;
     int listen_fd;
     char listen_url[320];
+    char own_url_norm[512]; /* normalised branch URL, for X-Branch-Destination */
+    int tls_fd;             /* -1 when no TLS listener */
+    char tls_url[320];
+    SSL_CTX *ssl_ctx;
     int nloops;
     bg_gw_loop *loops;
     volatile sig_atomic_t stopping;
@@ -71,7 +78,8 @@ typedef struct bg_reqctx {
     bg_gateway *gw;
     bg_route_match match; /* match.route is NULL for 404/405 */
     char request_id[BG_REQUEST_ID_MAX + 1];
-    char actor[80];       /* "admin:<token id>" once authenticated */
+    char actor[80];       /* "admin:<token id>" or "peer:<name>" once authenticated */
+    bg_peer_identity peer; /* the calling branch, for BG_AUTH_PEER routes */
     json_t *body;         /* parsed body of a BG_ROUTE_JSON route */
     uint64_t start_us;
     bg_gw_job *job;       /* the worker job in flight, if any */
@@ -169,6 +177,9 @@ const bg_route *bg_gw_routes(size_t *n);
 /* Binds, starts the loops, serves until SIGTERM/SIGINT, drains and
  * returns the process exit code. Main thread. */
 int bg_gateway_run(bg_node *node);
+
+/* True when url (any form) normalises to this branch's own URL. */
+bool bg_gw_is_own_url(bg_gateway *gw, const char *url, size_t len);
 
 /* Microseconds on a monotonic clock. */
 uint64_t bg_gw_now_us(void);

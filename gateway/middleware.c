@@ -115,6 +115,57 @@ static bool auth_admin(bg_reqctx *rc)
     return true;
 }
 
+static bool header_value(h2o_req_t *req, const char *name, size_t nlen, h2o_iovec_t *out)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, nlen, -1);
+    if (i < 0)
+        return false;
+    *out = req->headers.entries[i].value;
+    return true;
+}
+
+/* DESIGN section 5, inbound steps 1-5 (step 6, the rate limit, follows in
+ * the pipeline). Unknown origin, inactive branch and wrong key all end in
+ * the same 403 after the same work. */
+static bool auth_peer(bg_reqctx *rc)
+{
+    h2o_req_t *req = rc->req;
+    h2o_iovec_t origin, tok, dest, hops;
+    if (!header_value(req, H2O_STRLIT("x-branch-origin"), &origin) || origin.len == 0 ||
+        !bearer(req, &tok)) {
+        bg_gw_error(rc, 401, "CROSS_BRANCH_AUTH_REQUIRED",
+                    "cross-branch calls need X-Branch-Origin and a bearer api key");
+        return false;
+    }
+    size_t olen = origin.len > BEARER_MAX ? BEARER_MAX : origin.len;
+    size_t tlen = tok.len > BEARER_MAX ? BEARER_MAX : tok.len;
+    if (bg_node_peer_authenticate(rc->gw->node, origin.base, olen, tok.base, tlen, &rc->peer) !=
+            BG_OK ||
+        origin.len > BEARER_MAX || tok.len > BEARER_MAX) {
+        bg_gw_error(rc, 403, "INVALID_BRANCH_CREDENTIALS", "invalid branch credentials");
+        return false;
+    }
+    if (header_value(req, H2O_STRLIT("x-branch-destination"), &dest) &&
+        !bg_gw_is_own_url(rc->gw, dest.base, dest.len)) {
+        bg_gw_error(rc, 401, "INVALID_DESTINATION", "X-Branch-Destination is not this branch");
+        return false;
+    }
+    if (header_value(req, H2O_STRLIT("x-branch-hops"), &hops)) {
+        uint64_t h;
+        if (bg_parse_u64(hops.base, hops.len, 0, 1000000, &h) != BG_OK) {
+            bg_gw_error(rc, 400, "INVALID_HOPS", "X-Branch-Hops must be a non-negative integer");
+            return false;
+        }
+        if (h > BG_MAX_HOPS) {
+            bg_gw_error(rc, 508, "LOOP_DETECTED", "the call passed more than %d branches",
+                        BG_MAX_HOPS);
+            return false;
+        }
+    }
+    snprintf(rc->actor, sizeof(rc->actor), "peer:%s", rc->peer.name);
+    return true;
+}
+
 static bool authenticate(bg_reqctx *rc)
 {
     bg_auth_kind kind = rc->match.route->auth;
@@ -127,9 +178,8 @@ static bool authenticate(bg_reqctx *rc)
     case BG_AUTH_USER: /* user tokens arrive with the auth issue; admins pass */
         return auth_admin(rc);
     case BG_AUTH_PEER:
-        break;
+        return auth_peer(rc);
     }
-    bg_gw_error(rc, 401, "CROSS_BRANCH_AUTH_REQUIRED", "peer authentication is required");
     return false;
 }
 
@@ -137,6 +187,8 @@ static bool rate_limit(bg_reqctx *rc)
 {
     bg_ratelimit_fn fn = rc->match.route->ratelimit;
     unsigned retry = fn != NULL ? fn(rc) : 0;
+    if (retry == 0 && rc->match.route->auth == BG_AUTH_PEER)
+        retry = bg_node_peer_ratelimit(rc->gw->node, rc->peer.id);
     if (retry == 0)
         return true;
     char secs[16];

@@ -12,6 +12,18 @@ static const bg_route routes[] = {
     {"POST", "/api/v1/tokens", bg_h_tokens_create, BG_AUTH_ADMIN, 0, BG_ROUTE_JSON, NULL},
     {"DELETE", "/api/v1/tokens/{id}", bg_h_tokens_revoke, BG_AUTH_ADMIN, 0, 0, NULL},
     {"GET", "/api/v1/audit", bg_h_audit_list, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"GET", "/api/v1/branches", bg_h_branches_list, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"POST", "/api/v1/branches", bg_h_branches_create, BG_AUTH_ADMIN, 0, BG_ROUTE_JSON, NULL},
+    {"GET", "/api/v1/branches/{name}", bg_h_branches_get, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"PATCH", "/api/v1/branches/{name}", bg_h_branches_patch, BG_AUTH_ADMIN, 0, BG_ROUTE_JSON, NULL},
+    {"DELETE", "/api/v1/branches/{name}", bg_h_branches_delete, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"POST", "/api/v1/branches/{name}/ping", bg_h_branches_ping, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"GET", "/api/v1/branches/{name}/status", bg_h_branches_status, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"GET", "/api/v1/cross-branch/health", bg_h_cross_health, BG_AUTH_PEER, 0, 0, NULL},
+    {"POST", "/api/v1/cross-branch/register-branch", bg_h_branches_create, BG_AUTH_ADMIN, 0,
+     BG_ROUTE_JSON, NULL},
+    {"GET", "/api/v1/cross-branch/test-communication", bg_h_cross_test_communication,
+     BG_AUTH_ADMIN, 0, 0, NULL},
 };
 
 const bg_route *bg_gw_routes(size_t *n)

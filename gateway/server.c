@@ -14,9 +14,10 @@
 #include "proto/log.h"
 #include "proto/mem.h"
 #include "proto/parse.h"
+#include "proto/url.h"
 
 /* Binds the listening socket and works out the URL it is reachable at. */
-static int open_listener(const char *listen_spec, char *url, size_t url_cap)
+static int open_listener(const char *listen_spec, const char *scheme, char *url, size_t url_cap)
 {
     char host[256];
     uint16_t port;
@@ -46,11 +47,11 @@ static int open_listener(const char *listen_spec, char *url, size_t url_cap)
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
         inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        snprintf(url, url_cap, "http://[%s]:%u", ip, ntohs(s6->sin6_port));
+        snprintf(url, url_cap, "%s://[%s]:%u", scheme, ip, ntohs(s6->sin6_port));
     } else {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
         inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        snprintf(url, url_cap, "http://%s:%u", ip, ntohs(s4->sin_port));
+        snprintf(url, url_cap, "%s://%s:%u", scheme, ip, ntohs(s4->sin_port));
     }
     return fd;
 }
@@ -59,13 +60,77 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 {
     if (err != NULL)
         return;
-    bg_gw_loop *l = listener->data;
+    h2o_accept_ctx_t *actx = listener->data;
     for (int i = 0; i < 16; i++) {
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
-        h2o_accept(&l->accept_ctx, sock);
+        h2o_accept(actx, sock);
     }
+}
+
+bool bg_gw_is_own_url(bg_gateway *gw, const char *url, size_t len)
+{
+    char norm[BG_URL_MAX], other[BG_URL_MAX];
+    if (bg_url_normalize(url, len, norm, sizeof(norm)) != BG_OK)
+        return false;
+    const char *mine[] = {gw->own_url_norm, gw->listen_url, gw->tls_url};
+    for (size_t i = 0; i < 3; i++) {
+        if (mine[i][0] == '\0')
+            continue;
+        if (bg_url_normalize(mine[i], strlen(mine[i]), other, sizeof(other)) == BG_OK &&
+            strcmp(other, norm) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Loads the certificate and key of the TLS listener and offers h2 and
+ * http/1.1 through ALPN. */
+static SSL_CTX *make_ssl_ctx(const bg_config *c)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
+        bg_log(BG_LOG_ERROR, NULL, "config key 'tls.cert': cannot load %s", c->tls_cert);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        bg_log(BG_LOG_ERROR, NULL, "config key 'tls.key': cannot load %s or it does not match "
+                                   "tls.cert", c->tls_key);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+#if H2O_USE_ALPN
+    h2o_ssl_register_alpn_protocols(ctx, h2o_http2_alpn_protocols);
+#endif
+    return ctx;
+}
+
+static h2o_socket_t *watch(bg_gw_loop *l, int shared_fd, h2o_accept_ctx_t *actx)
+{
+    int fd = dup(shared_fd);
+    if (fd < 0) {
+        bg_log(BG_LOG_ERROR, NULL, "cannot dup a listening socket: %s", strerror(errno));
+        abort();
+    }
+    h2o_socket_t *sock = h2o_evloop_socket_create(l->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = actx;
+    h2o_socket_read_start(sock, on_accept);
+    return sock;
+}
+
+static void unwatch(h2o_socket_t **sock)
+{
+    if (*sock == NULL)
+        return;
+    h2o_socket_read_stop(*sock);
+    h2o_socket_close(*sock);
+    *sock = NULL;
 }
 
 static void on_wake(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
@@ -88,9 +153,8 @@ static bool has_connections(h2o_context_t *ctx)
 static void drain(bg_gw_loop *l)
 {
     h2o_evloop_t *loop = l->ctx.loop;
-    h2o_socket_read_stop(l->listener);
-    h2o_socket_close(l->listener);
-    l->listener = NULL;
+    unwatch(&l->listener);
+    unwatch(&l->tls_listener);
     h2o_context_request_shutdown(&l->ctx);
     uint64_t deadline = h2o_now(loop) + (uint64_t)l->gw->cfg->shutdown_drain_ms;
     while ((has_connections(&l->ctx) || l->pending_jobs > 0) && h2o_now(loop) < deadline)
@@ -115,14 +179,12 @@ static void *loop_main(void *arg)
     l->accept_ctx.hosts = gw->h2o_conf.hosts;
     h2o_multithread_register_receiver(l->ctx.queue, &l->jobs_recv, bg_gw_on_job_replies);
     h2o_multithread_register_receiver(l->ctx.queue, &l->wake_recv, on_wake);
-    int fd = dup(gw->listen_fd);
-    if (fd < 0) {
-        bg_log(BG_LOG_ERROR, NULL, "cannot dup the listening socket: %s", strerror(errno));
-        abort();
+    l->listener = watch(l, gw->listen_fd, &l->accept_ctx);
+    if (gw->tls_fd >= 0) {
+        l->tls_accept_ctx = l->accept_ctx;
+        l->tls_accept_ctx.ssl_ctx = gw->ssl_ctx;
+        l->tls_listener = watch(l, gw->tls_fd, &l->tls_accept_ctx);
     }
-    l->listener = h2o_evloop_socket_create(l->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    l->listener->data = l;
-    h2o_socket_read_start(l->listener, on_accept);
     pthread_barrier_wait(&gw->started);
     while (!gw->stopping)
         h2o_evloop_run(l->ctx.loop, INT32_MAX);
@@ -153,6 +215,29 @@ static void setup_h2o(bg_gateway *gw, char **route_names)
     h->on_req = bg_gw_on_req;
 }
 
+/* The optional TLS listener (tls.listen, tls.cert, tls.key). */
+static bool open_tls(bg_gateway *gw)
+{
+    const bg_config *c = gw->cfg;
+    if (c->tls_listen[0] == '\0')
+        return true;
+    if (c->tls_cert[0] == '\0' || c->tls_key[0] == '\0') {
+        bg_log(BG_LOG_ERROR, NULL, "config key 'tls.cert'/'tls.key': both are required with tls.listen");
+        return false;
+    }
+    gw->ssl_ctx = make_ssl_ctx(c);
+    if (gw->ssl_ctx == NULL)
+        return false;
+    gw->tls_fd = open_listener(c->tls_listen, "https", gw->tls_url, sizeof(gw->tls_url));
+    if (gw->tls_fd < 0) {
+        bg_log(BG_LOG_ERROR, NULL, "config key 'tls.listen': cannot listen on %s: %s",
+               c->tls_listen, strerror(errno));
+        SSL_CTX_free(gw->ssl_ctx);
+        return false;
+    }
+    return true;
+}
+
 /* Blocks until SIGTERM or SIGINT; every thread inherits the blocked mask. */
 static int wait_for_signal(const sigset_t *set)
 {
@@ -168,15 +253,29 @@ int bg_gateway_run(bg_node *node)
     gw->node = node;
     gw->cfg = bg_node_config(node);
     gw->routes = bg_gw_routes(&gw->nroutes);
-    gw->listen_fd = open_listener(gw->cfg->listen, gw->listen_url, sizeof(gw->listen_url));
+    gw->tls_fd = -1;
+    gw->listen_fd =
+        open_listener(gw->cfg->listen, "http", gw->listen_url, sizeof(gw->listen_url));
     if (gw->listen_fd < 0) {
         bg_log(BG_LOG_ERROR, NULL, "config key 'listen': cannot listen on %s: %s", gw->cfg->listen,
                strerror(errno));
         free(gw);
         return 1;
     }
+    if (!open_tls(gw)) {
+        close(gw->listen_fd);
+        free(gw);
+        return 1;
+    }
     if (bg_node_url(node)[0] == '\0')
         bg_node_set_url(node, gw->listen_url);
+    if (bg_url_normalize(bg_node_url(node), strlen(bg_node_url(node)), gw->own_url_norm,
+                         sizeof(gw->own_url_norm)) != BG_OK)
+        gw->own_url_norm[0] = '\0';
+    if (bg_node_start(node) != BG_OK) {
+        bg_log(BG_LOG_ERROR, NULL, "cannot start the peer client");
+        return 1;
+    }
     char **names = bg_xcalloc(gw->nroutes, sizeof(char *));
     setup_h2o(gw, names);
     gw->metrics = bg_metrics_create((const char *const *)names, gw->nroutes);
@@ -197,11 +296,11 @@ int bg_gateway_run(bg_node *node)
         h2o_multithread_create_thread(&gw->loops[i].thread, NULL, loop_main, &gw->loops[i]);
     }
     pthread_barrier_wait(&gw->started);
-    bg_node_publish_listen_url(node, gw->listen_url);
+    bg_node_publish_listen_url(node, gw->listen_url, gw->tls_url);
     bg_log_fields(BG_LOG_INFO, "listening",
-                  json_pack("{s:s,s:s,s:s,s:i}", "url", gw->listen_url, "branch",
-                            gw->cfg->branch_name, "branch_url", bg_node_url(node), "threads",
-                            gw->nloops));
+                  json_pack("{s:s,s:s,s:s,s:s,s:i}", "url", gw->listen_url, "tls_url",
+                            gw->tls_url, "branch", gw->cfg->branch_name, "branch_url",
+                            bg_node_url(node), "threads", gw->nloops));
 
     int sig = wait_for_signal(&set);
     bg_log(BG_LOG_INFO, NULL, "received %s; draining for up to %lld ms",
@@ -223,6 +322,10 @@ int bg_gateway_run(bg_node *node)
         _exit(0);
     }
     close(gw->listen_fd);
+    if (gw->tls_fd >= 0)
+        close(gw->tls_fd);
+    if (gw->ssl_ctx != NULL)
+        SSL_CTX_free(gw->ssl_ctx);
     h2o_config_dispose(&gw->h2o_conf);
     bg_metrics_destroy(gw->metrics);
     for (size_t i = 0; i < gw->nroutes; i++)

@@ -42,6 +42,11 @@ static int check_listen(const char *v)
     return bg_parse_hostport(v, host, sizeof(host), &port) == BG_OK;
 }
 
+static int check_listen_opt(const char *v)
+{
+    return v[0] == '\0' || check_listen(v);
+}
+
 #define OFF(f) offsetof(bg_config, f)
 #define CAP(f) sizeof(((bg_config *)0)->f)
 
@@ -66,6 +71,19 @@ static const key keys[] = {
     {"metrics.public", K_BOOL, OFF(metrics_public), 0, 0, 0, NULL, "false", NULL},
     {"shutdown.drain_ms", K_INT, OFF(shutdown_drain_ms), 0, 0, 600000, NULL, "5000", NULL},
     {"admin_token", K_STR, OFF(admin_token), CAP(admin_token), 0, 127, NULL, "", NULL},
+    {"peers.ping_interval_ms", K_INT, OFF(peers_ping_interval_ms), 0, 100, 86400000, NULL, "30000",
+     NULL},
+    {"peers.connect_timeout_ms", K_INT, OFF(peers_connect_timeout_ms), 0, 10, 60000, NULL, "2000",
+     NULL},
+    {"peers.timeout_ms", K_INT, OFF(peers_timeout_ms), 0, 10, 600000, NULL, "10000", NULL},
+    {"peers.rate_limit_rps", K_INT, OFF(peers_rate_limit_rps), 0, 1, 10000000, NULL, "200", NULL},
+    {"peers.rate_burst", K_INT, OFF(peers_rate_burst), 0, 1, 10000000, NULL, "400", NULL},
+    {"peers.breaker_failures", K_INT, OFF(peers_breaker_failures), 0, 1, 1000, NULL, "5", NULL},
+    {"peers.breaker_open_ms", K_INT, OFF(peers_breaker_open_ms), 0, 100, 3600000, NULL, "30000",
+     NULL},
+    {"tls.listen", K_STR, OFF(tls_listen), CAP(tls_listen), 0, 299, NULL, "", check_listen_opt},
+    {"tls.cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 1023, NULL, "", NULL},
+    {"tls.key", K_STR, OFF(tls_key), CAP(tls_key), 0, 1023, NULL, "", NULL},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

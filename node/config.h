@@ -40,6 +40,16 @@ typedef struct bg_config {
     bool metrics_public;
     int64_t shutdown_drain_ms;
     char admin_token[128];  /* extra admin token from the environment; secret */
+    int64_t peers_ping_interval_ms;
+    int64_t peers_connect_timeout_ms;
+    int64_t peers_timeout_ms;
+    int64_t peers_rate_limit_rps; /* inbound calls per second per peer */
+    int64_t peers_rate_burst;
+    int64_t peers_breaker_failures;
+    int64_t peers_breaker_open_ms;
+    char tls_listen[300];   /* HOST:PORT of the TLS listener; "" = none */
+    char tls_cert[1024];    /* PEM certificate chain file */
+    char tls_key[1024];     /* PEM private key file */
 } bg_config;
 
 typedef struct bg_config_err {

@@ -9,31 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "node/branches.h"
 #include "node_internal.h"
 #include "proto/log.h"
 #include "proto/mem.h"
-
-/* The snapshot the loops authenticate against: an immutable array of
- * hashes, swapped whole under a read-write lock when tokens change. */
-typedef struct token_entry {
-    uint8_t hash[BG_HASH_BYTES];
-    char id[BG_UUID_LEN + 1];
-} token_entry;
-
-struct bg_node {
-    bg_config cfg;
-    char data_dir[4096];
-    char url[512];
-    long long started_ms;
-    uint8_t *master;    /* sodium memory */
-    uint8_t *token_key; /* sodium memory: keyed hash of admin tokens */
-    bg_pool *pool;
-    pthread_rwlock_t tokens_lock;
-    token_entry *tokens;
-    size_t ntokens;
-    uint8_t env_token_hash[BG_HASH_BYTES];
-    bool has_env_token;
-};
 
 void bg_node_token_hash(const bg_node *n, const char *token, size_t len,
                         uint8_t out[BG_HASH_BYTES])
@@ -78,6 +57,11 @@ bg_err bg_node_create(const bg_config *cfg, const char *data_dir, bg_node **out)
         bg_log(BG_LOG_ERROR, NULL, "registry migration failed: %s", bg_registry_errmsg(reg));
     if (e == BG_OK)
         e = bg_node_tokens_reload(n, reg);
+    if (e == BG_OK) {
+        bg_node_peers_init(n);
+        n->peers_ready = true;
+        e = bg_node_branches_reload(n, reg);
+    }
     bg_registry_close(reg);
     if (e == BG_OK && cfg->admin_token[0] != '\0') {
         bg_node_token_hash(n, cfg->admin_token, strlen(cfg->admin_token), n->env_token_hash);
@@ -100,13 +84,32 @@ void bg_node_destroy(bg_node *n)
 {
     if (n == NULL)
         return;
+    bg_node_pinger_stop(n);
+    /* Queued tasks may still wait on peer calls: the pool goes before the
+     * peer client. */
     bg_pool_destroy(n->pool);
+    if (n->peers_ready)
+        bg_node_peers_fini(n);
     bg_secret_free(n->master);
     bg_secret_free(n->token_key);
     free(n->tokens);
     pthread_rwlock_destroy(&n->tokens_lock);
     bg_sig_wipe(n, sizeof(*n));
     free(n);
+}
+
+bg_err bg_node_start(bg_node *n)
+{
+    bg_peer_opts po = {.own_url = n->url,
+                       .connect_timeout_ms = (long)n->cfg.peers_connect_timeout_ms,
+                       .timeout_ms = (long)n->cfg.peers_timeout_ms,
+                       .breaker_failures = (int)n->cfg.peers_breaker_failures,
+                       .breaker_open_ms = (long)n->cfg.peers_breaker_open_ms};
+    bg_err e = bg_peer_client_create(&po, &n->peer);
+    if (e != BG_OK)
+        return e;
+    bg_node_pinger_start(n);
+    return BG_OK;
 }
 
 const bg_config *bg_node_config(const bg_node *n)
@@ -136,20 +139,32 @@ void bg_node_set_url(bg_node *n, const char *url)
 
 #define LISTEN_URL_FILE "listen.url"
 
-bg_err bg_node_publish_listen_url(const bg_node *n, const char *url)
+#define TLS_URL_FILE "tls.url"
+
+static bg_err publish(const bg_node *n, const char *file, const char *url)
 {
     char path[4200], line[600];
-    if (!bg_path_join(path, sizeof(path), n->data_dir, LISTEN_URL_FILE))
+    if (!bg_path_join(path, sizeof(path), n->data_dir, file))
         return BG_EIO;
+    if (url == NULL || url[0] == '\0') {
+        unlink(path);
+        return BG_OK;
+    }
     snprintf(line, sizeof(line), "%s\n", url);
     return bg_file_write_atomic(path, line, strlen(line), 0644);
 }
 
+bg_err bg_node_publish_listen_url(const bg_node *n, const char *url, const char *tls_url)
+{
+    /* tls.url first: a reader that waits for listen.url then finds both. */
+    bg_err e = publish(n, TLS_URL_FILE, tls_url);
+    return e == BG_OK ? publish(n, LISTEN_URL_FILE, url) : e;
+}
+
 void bg_node_unpublish_listen_url(const bg_node *n)
 {
-    char path[4200];
-    if (bg_path_join(path, sizeof(path), n->data_dir, LISTEN_URL_FILE))
-        unlink(path);
+    publish(n, LISTEN_URL_FILE, NULL);
+    publish(n, TLS_URL_FILE, NULL);
 }
 
 long long bg_node_started_ms(const bg_node *n)

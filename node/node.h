@@ -55,7 +55,12 @@ bg_err bg_node_init_datadir(const bg_init_opts *o, char token_out[BG_TOKEN_MAX],
  * Errors: BG_EIO (message logged), BG_EINVAL. Main thread. */
 bg_err bg_node_create(const bg_config *cfg, const char *data_dir, bg_node **out);
 
-/* Stops the pool (running queued tasks first) and wipes keys. Accepts
+/* Starts the background threads that need the branch's final URL: the
+ * peer client and the health pinger. Call once, after the gateway has
+ * bound its listener (bg_node_set_url). Errors: BG_EINTERNAL. Main. */
+bg_err bg_node_start(bg_node *n);
+
+/* Stops the pinger, the pool (running queued tasks first) and wipes keys. Accepts
  * NULL. Main thread, after every event loop has stopped. */
 void bg_node_destroy(bg_node *n);
 
@@ -69,8 +74,9 @@ const char *bg_node_url(const bg_node *n);
 void bg_node_set_url(bg_node *n, const char *url);
 
 /* Writes DIR/listen.url (the bound address, e.g. http://127.0.0.1:41234)
- * atomically, so a reader never sees half a URL; removes it. Main thread. */
-bg_err bg_node_publish_listen_url(const bg_node *n, const char *url);
+ * and, with a TLS listener, DIR/tls.url, atomically, so a reader never
+ * sees half a URL; removes them. Main thread. */
+bg_err bg_node_publish_listen_url(const bg_node *n, const char *url, const char *tls_url);
 void bg_node_unpublish_listen_url(const bg_node *n);
 
 /* Start time (unix ms). */

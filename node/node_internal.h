@@ -9,9 +9,55 @@
 
 #include "node/node.h"
 
+#include <pthread.h>
+
+#include "node/peer.h"
+
+/* The snapshot the loops authenticate against: an immutable array of
+ * hashes, swapped whole under a read-write lock when tokens change. */
+typedef struct token_entry {
+    uint8_t hash[BG_HASH_BYTES];
+    char id[BG_UUID_LEN + 1];
+} token_entry;
+
+struct bg_node {
+    bg_config cfg;
+    char data_dir[4096];
+    char url[512];
+    long long started_ms;
+    uint8_t *master;    /* sodium memory */
+    uint8_t *token_key; /* sodium memory: keyed hash of admin tokens */
+    bg_pool *pool;
+    pthread_rwlock_t tokens_lock;
+    token_entry *tokens;
+    size_t ntokens;
+    uint8_t env_token_hash[BG_HASH_BYTES];
+    bool has_env_token;
+    /* peers (branches.c) */
+    bool peers_ready;
+    uint8_t *peer_seal_key; /* sodium memory: secretbox of peer api keys */
+    uint8_t *peer_hash_key; /* sodium memory: keyed hash of peer api keys */
+    bg_peer_client *peer;
+    pthread_rwlock_t peers_lock;
+    struct peer_entry *peers; /* inbound snapshot */
+    size_t npeers;
+    pthread_mutex_t live_mu; /* rate buckets and live status */
+    struct peer_live *live;
+    size_t nlive, cap_live;
+    /* pinger (pinger.c) */
+    pthread_t pinger;
+    bool pinger_started;
+    bool pinger_stop;
+    pthread_mutex_t pinger_mu;
+    pthread_cond_t pinger_cv;
+};
+
+
 /* KDF contexts: each derived key has its own 8-byte context. */
 #define BG_KDF_TOKENS "bgtoken_"
 #define BG_KDF_SIGNING "bgsignky"
+#define BG_KDF_PEER_SEAL "bgpeerky"
+#define BG_KDF_PEER_HASH "bgpeerhs"
 
 #define BG_MASTER_KEY_FILE "master.key"
 #define BG_SIGNING_KEY_FILE "signing.key"
@@ -28,5 +74,13 @@ bg_err bg_file_write_atomic(const char *path, const void *data, size_t len, int 
 /* Reads exactly len bytes (the file must be that long). Errors:
  * BG_ENOTFOUND, BG_EIO (wrong size or read error). */
 bg_err bg_file_read_exact(const char *path, void *buf, size_t len);
+
+/* branches.c: lifecycle of the peer state held in bg_node. */
+void bg_node_peers_init(bg_node *n);
+void bg_node_peers_fini(bg_node *n);
+
+/* pinger.c */
+void bg_node_pinger_start(bg_node *n);
+void bg_node_pinger_stop(bg_node *n);
 
 #endif

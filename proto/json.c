@@ -147,7 +147,7 @@ char *bg_json_dump(const json_t *v, size_t *len)
 {
     if (v == NULL)
         return NULL;
-    char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    char *s = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9));
     if (s == NULL)
         return NULL;
     if (len != NULL)

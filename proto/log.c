@@ -36,19 +36,29 @@ long long bg_now_ms(void)
 
 void bg_log_format_time(long long unix_ms, char buf[32])
 {
-    time_t s = (time_t)(unix_ms / 1000);
+    /* Floor division: -1 ms is 1969-12-31T23:59:59.999Z, and C's / and %
+     * truncate towards zero. */
+    long long secs = unix_ms / 1000, ms = unix_ms % 1000;
+    if (ms < 0) {
+        ms += 1000;
+        secs -= 1;
+    }
+    time_t s = (time_t)secs;
     struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, 32 - n, ".%03dZ", (int)(unix_ms % 1000));
+    size_t n;
+    /* gmtime_r fails when the year does not fit an int; tm is then unset. */
+    if (gmtime_r(&s, &tm) == NULL || (n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm)) == 0) {
+        buf[0] = '\0';
+        return;
+    }
+    snprintf(buf + n, 32 - n, ".%03dZ", (int)ms);
 }
 
 void bg_format_rfc3339(long long unix_s, char buf[32])
 {
     time_t s = (time_t)unix_s;
     struct tm tm;
-    gmtime_r(&s, &tm);
-    if (strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    if (gmtime_r(&s, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         buf[0] = '\0';
 }
 

@@ -31,6 +31,29 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL"
     ");",
+    /* 2: peer branches — keys only sealed and as keyed hashes */
+    "CREATE TABLE branches ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  organization_id TEXT NOT NULL DEFAULT '',"
+    "  branch_name TEXT NOT NULL,"
+    "  branch_url TEXT NOT NULL,"
+    "  branch_type TEXT NOT NULL CHECK (branch_type IN ('top_branch','master_branch')),"
+    "  key_sealed BLOB NOT NULL,"
+    "  key_hash BLOB NOT NULL,"
+    "  ssl_certificate TEXT,"
+    "  spki_pin TEXT NOT NULL DEFAULT '',"
+    "  is_active INTEGER NOT NULL DEFAULT 1,"
+    "  verified INTEGER NOT NULL DEFAULT 0,"
+    "  last_ping_ms INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL DEFAULT 'unknown',"
+    "  rtt_us INTEGER NOT NULL DEFAULT 0,"
+    "  clock_skew_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  UNIQUE (organization_id, branch_name)"
+    ");"
+    "CREATE INDEX branches_url ON branches(branch_url);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -106,4 +106,57 @@ bg_err bg_registry_audit_list(bg_registry *r, int64_t before_id, size_t limit,
                               bg_audit_entry **out, size_t *n);
 void bg_registry_audit_free(bg_audit_entry *entries, size_t n);
 
+/* ---- peer branches ---- */
+
+#define BG_PEER_KEY_MAX 256 /* longest api key accepted */
+#define BG_SEALED_KEY_MAX (BG_PEER_KEY_MAX + BG_SEAL_OVERHEAD)
+
+typedef struct bg_branch {
+    int64_t id;
+    char organization_id[BG_UUID_LEN + 1]; /* "" when not tied to one */
+    char name[64];
+    char url[512];                         /* normalised */
+    char type[16];                         /* top_branch | master_branch */
+    uint8_t key_sealed[BG_SEALED_KEY_MAX]; /* secretbox of the api key */
+    size_t key_sealed_len;
+    uint8_t key_hash[BG_HASH_BYTES];       /* keyed hash of the api key */
+    char *ssl_certificate;                 /* PEM or NULL; malloc'ed */
+    char spki_pin[128];                    /* "sha256//<base64>" or "" */
+    bool is_active;
+    bool verified;                         /* answered an authenticated call */
+    long long last_ping_ms;
+    char state[8];                         /* up | down | unknown */
+    int64_t rtt_us;
+    int64_t clock_skew_ms;
+    char last_error[256];
+    long long created_ms, updated_ms;
+} bg_branch;
+
+/* Inserts b (b->id is assigned on success). Errors: BG_ECONFLICT when
+ * (organization_id, name) exists. */
+bg_err bg_registry_branch_insert(bg_registry *r, bg_branch *b);
+
+/* Reads one branch by name. org NULL matches any organisation; when that
+ * finds several, BG_ECONFLICT. Errors: BG_ENOTFOUND. Free with
+ * bg_registry_branch_clear. */
+bg_err bg_registry_branch_get(bg_registry *r, const char *org, const char *name, bg_branch *out);
+
+/* Branches with id > after_id in id order, at most limit (0 = all);
+ * inactive ones only when include_inactive. Free with
+ * bg_registry_branch_free. */
+bg_err bg_registry_branch_list(bg_registry *r, bool include_inactive, int64_t after_id,
+                               size_t limit, bg_branch **out, size_t *n);
+
+/* Rewrites the mutable columns of the row with b->id (url, type, keys,
+ * certificate, pin, is_active, verified). Errors: BG_ENOTFOUND. */
+bg_err bg_registry_branch_update(bg_registry *r, const bg_branch *b);
+
+/* Records a health observation on the row with id. */
+bg_err bg_registry_branch_record_ping(bg_registry *r, int64_t id, long long at_ms, bool up,
+                                      int64_t rtt_us, int64_t skew_ms, const char *error,
+                                      bool verified);
+
+void bg_registry_branch_clear(bg_branch *b);
+void bg_registry_branch_free(bg_branch *arr, size_t n);
+
 #endif

@@ -23,4 +23,17 @@ void bg_h_tokens_revoke(bg_reqctx *rc);
 /* audit.c */
 void bg_h_audit_list(bg_reqctx *rc);
 
+/* branches.c */
+void bg_h_branches_list(bg_reqctx *rc);
+void bg_h_branches_create(bg_reqctx *rc);
+void bg_h_branches_get(bg_reqctx *rc);
+void bg_h_branches_patch(bg_reqctx *rc);
+void bg_h_branches_delete(bg_reqctx *rc);
+void bg_h_branches_ping(bg_reqctx *rc);
+void bg_h_branches_status(bg_reqctx *rc);
+
+/* crossbranch.c */
+void bg_h_cross_health(bg_reqctx *rc);
+void bg_h_cross_test_communication(bg_reqctx *rc);
+
 #endif

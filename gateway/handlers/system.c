@@ -1,3 +1,4 @@
+#include <stdlib.h>
 /* gateway/handlers/system.c — index, liveness, readiness, metrics. */
 #include "gateway/handlers/handlers.h"
 #include "proto/log.h"
@@ -46,9 +47,12 @@ void bg_h_metrics(bg_reqctx *rc)
         .worker_load = bg_pool_load(bg_node_pool(n)),
         .worker_threads = (uint64_t)bg_pool_size(bg_node_pool(n)),
     };
-    size_t len;
+    size_t len, plen;
     char *text = bg_metrics_render(rc->gw->metrics, &g, &len);
-    h2o_iovec_t copy = h2o_strdup(&rc->req->pool, text, len);
+    char *peers = NULL;
+    bg_node_peer_metrics(n, &peers, &plen);
+    h2o_iovec_t copy = h2o_concat(&rc->req->pool, h2o_iovec_init(text, len), h2o_iovec_init(peers, plen));
     free(text);
+    free(peers);
     bg_gw_send(rc, 200, "text/plain; version=0.0.4", copy.base, copy.len);
 }
