@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config ca-certificates curl
+  build-essential cmake pkg-config ca-certificates curl openssl
   libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libsodium-dev
   libavformat-dev libavcodec-dev libavfilter-dev libswresample-dev libswscale-dev libavutil-dev
   libcmocka-dev ffmpeg

@@ -289,6 +289,36 @@ int bg_th_post_json(const bg_th_proc *p, const char *path, const char *token, co
     return bg_th_http("POST", url, token, json, strlen(json), ct, false, r);
 }
 
+int bg_th_send_json(const bg_th_proc *p, const char *method, const char *path, const char *token,
+                    const char *json, bg_th_resp *r)
+{
+    static const char *const ct[] = {"Content-Type: application/json", NULL};
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", p->url, path);
+    return bg_th_http(method, url, token, json, json ? strlen(json) : 0, json ? ct : NULL, false,
+                      r);
+}
+
+long long bg_th_wait_field(const bg_th_proc *p, const char *path, const char *key,
+                           const char *want, int deadline_ms)
+{
+    long long start = bg_th_now_ms();
+    while (bg_th_now_ms() - start < deadline_ms) {
+        bg_th_resp r;
+        if (bg_th_get(p, path, p->token, &r) == 0) {
+            json_t *j = bg_th_json(&r);
+            const char *v = json_string_value(json_object_get(j, key));
+            bool hit = v != NULL && strcmp(v, want) == 0;
+            json_decref(j);
+            bg_th_resp_free(&r);
+            if (hit)
+                return bg_th_now_ms() - start;
+        }
+        nap_ms(20);
+    }
+    return -1;
+}
+
 json_t *bg_th_json(const bg_th_resp *r)
 {
     if (r->body == NULL)

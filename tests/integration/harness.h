@@ -66,6 +66,15 @@ int bg_th_get(const bg_th_proc *p, const char *path, const char *token, bg_th_re
 int bg_th_post_json(const bg_th_proc *p, const char *path, const char *token, const char *json,
                     bg_th_resp *r);
 
+/* Any method with a JSON body (NULL = no body). */
+int bg_th_send_json(const bg_th_proc *p, const char *method, const char *path, const char *token,
+                    const char *json, bg_th_resp *r);
+
+/* Polls GET path (admin) until the JSON field `key` equals `want` or the
+ * deadline passes. Returns the milliseconds it took, or -1. */
+long long bg_th_wait_field(const bg_th_proc *p, const char *path, const char *key,
+                           const char *want, int deadline_ms);
+
 /* Parses the body as JSON (NULL when it is not). New reference. */
 json_t *bg_th_json(const bg_th_resp *r);
 
