@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gateway/gateway.h"
+#include "node/peer.h"
 #include "proto/log.h"
 #include "proto/mem.h"
 
@@ -43,10 +44,36 @@ bg_gw_job *bg_gw_job_new(bg_reqctx *rc, bg_gw_work_fn work, json_t *in)
     return job;
 }
 
+typedef struct bg_gw_fanout {
+    bg_gw_job *job;
+    size_t n;
+    size_t left; /* atomic */
+    bg_gw_peers_fn then;
+    bg_peer_result *res;
+    struct slot {
+        struct bg_gw_fanout *f;
+        size_t i;
+    } *slots;
+} bg_gw_fanout;
+
+static void fanout_free(bg_gw_fanout *f)
+{
+    if (f == NULL)
+        return;
+    for (size_t i = 0; i < f->n; i++)
+        free(f->res[i].body);
+    free(f->res);
+    free(f->slots);
+    free(f);
+}
+
 static void job_free(bg_gw_job *job)
 {
     json_decref(job->in);
     json_decref(job->out);
+    if (job->state_free != NULL)
+        job->state_free(job->state);
+    fanout_free(job->fanout);
     free(job);
 }
 
@@ -95,6 +122,79 @@ static void default_reply(bg_reqctx *rc, bg_gw_job *job)
     bg_gw_json(rc, job->status, out);
 }
 
+void bg_gw_job_next(bg_reqctx *rc, bg_gw_job *job, bg_gw_work_fn work, bg_gw_reply_fn reply)
+{
+    job->work = work;
+    job->reply = reply;
+    job->err = BG_OK;
+    job->err_code = NULL;
+    job->err_msg[0] = '\0';
+    job->status = 200;
+    json_decref(job->out);
+    job->out = NULL;
+    job->rc = rc;
+    rc->job = job;
+    if (bg_pool_submit(bg_node_pool(rc->gw->node), &job->task) != BG_OK) {
+        rc->job = NULL;
+        bg_gw_header(rc, "retry-after", "1");
+        bg_gw_error(rc, 503, "SERVICE_BUSY", "the branch is overloaded; retry shortly");
+        return; /* the receiver frees the job: rearmed stays false */
+    }
+    job->rearmed = true;
+    rc->loop->pending_jobs++;
+}
+
+/* Peer thread: one answer of a fan-out; the last one wakes the loop. */
+static void fanout_done(bg_peer_result *res, void *ud)
+{
+    struct slot *sl = ud;
+    bg_gw_fanout *f = sl->f;
+    f->res[sl->i] = *res;
+    res->body = NULL; /* taken */
+    if (__atomic_sub_fetch(&f->left, 1, __ATOMIC_ACQ_REL) == 0)
+        h2o_multithread_send_message(&f->job->loop->jobs_recv, &f->job->msg);
+}
+
+static void fanout_reply(bg_reqctx *rc, bg_gw_job *job)
+{
+    job->fanout->then(rc, job, job->fanout->res, job->fanout->n);
+}
+
+void bg_gw_job_peers(bg_reqctx *rc, bg_gw_job *job, bg_peer_request *reqs, size_t n,
+                     bg_gw_peers_fn then)
+{
+    fanout_free(job->fanout);
+    bg_gw_fanout *f = bg_xcalloc(1, sizeof(*f));
+    f->job = job;
+    f->n = n;
+    f->then = then;
+    f->res = bg_xcalloc(n ? n : 1, sizeof(bg_peer_result));
+    f->slots = bg_xcalloc(n ? n : 1, sizeof(struct slot));
+    /* One extra count held while sending, so the message cannot go out
+     * before every request has been handed over. */
+    f->left = n + 1;
+    job->fanout = f;
+    job->reply = fanout_reply;
+    job->rc = rc;
+    rc->job = job;
+    job->rearmed = true;
+    rc->loop->pending_jobs++;
+    bg_peer_client *pc = bg_node_peer_client(rc->gw->node);
+    for (size_t i = 0; i < n; i++) {
+        f->slots[i].f = f;
+        f->slots[i].i = i;
+        bg_err e = bg_peer_send(pc, &reqs[i], fanout_done, &f->slots[i]);
+        if (e != BG_OK) {
+            f->res[i].err = e;
+            snprintf(f->res[i].error, sizeof(f->res[i].error), "%s",
+                     e == BG_EPEER ? "circuit breaker open" : "peer client stopping");
+            __atomic_sub_fetch(&f->left, 1, __ATOMIC_ACQ_REL);
+        }
+    }
+    if (__atomic_sub_fetch(&f->left, 1, __ATOMIC_ACQ_REL) == 0)
+        h2o_multithread_send_message(&job->loop->jobs_recv, &job->msg);
+}
+
 void bg_gw_on_job_replies(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages)
 {
     (void)recv;
@@ -105,6 +205,7 @@ void bg_gw_on_job_replies(h2o_multithread_receiver_t *recv, h2o_linklist_t *mess
         bg_gw_job *job = H2O_STRUCT_FROM_MEMBER(bg_gw_job, msg, msg);
         job->loop->pending_jobs--;
         bg_reqctx *rc = job->rc;
+        job->rearmed = false;
         if (rc != NULL) {
             rc->job = NULL;
             if (job->reply != NULL)
@@ -112,6 +213,7 @@ void bg_gw_on_job_replies(h2o_multithread_receiver_t *recv, h2o_linklist_t *mess
             else
                 default_reply(rc, job);
         }
-        job_free(job);
+        if (!job->rearmed)
+            job_free(job);
     }
 }

@@ -138,6 +138,10 @@ struct bg_gw_job {
     json_t *in;                   /* inputs, owned by the job */
     char request_id[BG_REQUEST_ID_MAX + 1];
     char actor[80];
+    void *state;                  /* handler state carried across stages */
+    void (*state_free)(void *state);
+    bool rearmed;                 /* reply() started another stage */
+    struct bg_gw_fanout *fanout;  /* peer stage in flight */
     /* results, written by work() */
     bg_err err;
     const char *err_code;
@@ -158,6 +162,19 @@ void bg_gw_job_submit(bg_reqctx *rc, bg_gw_job *job);
 void bg_gw_job_fail(bg_gw_job *job, bg_err e, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void bg_gw_job_ok(bg_gw_job *job, int status, json_t *out);
+
+/* From a reply(): runs another worker stage with the same job (state and
+ * inputs kept, results cleared). Loop thread. */
+void bg_gw_job_next(bg_reqctx *rc, bg_gw_job *job, bg_gw_work_fn work, bg_gw_reply_fn reply);
+
+/* From a reply(): sends n peer requests in parallel (ownership of each is
+ * taken) without blocking any thread; when every one has answered, `then`
+ * runs on this loop with the n results (BG_EPEER results for calls the
+ * breaker refused). The job's results array stays valid until the job
+ * ends. Loop thread. */
+typedef void (*bg_gw_peers_fn)(bg_reqctx *rc, bg_gw_job *job, bg_peer_result *res, size_t n);
+void bg_gw_job_peers(bg_reqctx *rc, bg_gw_job *job, bg_peer_request *reqs, size_t n,
+                     bg_gw_peers_fn then);
 
 /* Receiver callback registered on each loop's jobs_recv. */
 void bg_gw_on_job_replies(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages);

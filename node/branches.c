@@ -471,11 +471,11 @@ static void ping_request(bg_peer_request *rq, const char *request_id)
     rq->hops = 1;
 }
 
-/* Interprets a ping, records it, returns the result object. */
-static json_t *ping_record(bg_node *n, bg_registry *reg, ping_state *ps)
+json_t *bg_node_ping_record(bg_node *n, bg_registry *reg, const bg_branch *b, bg_err send_err,
+                            bg_peer_result *r)
 {
-    const bg_branch *b = ps->b;
-    bg_peer_result *r = &ps->res;
+    ping_state st = {.b = b, .send_err = send_err};
+    ping_state *ps = &st;
     char error[256] = "";
     bool ok = false;
     int64_t skew = 0;
@@ -521,6 +521,14 @@ static json_t *ping_record(bg_node *n, bg_registry *reg, ping_state *ps)
     return o;
 }
 
+bg_err bg_node_ping_request(bg_node *n, const bg_branch *b, const char *request_id,
+                            bg_peer_request *req)
+{
+    memset(req, 0, sizeof(*req));
+    ping_request(req, request_id);
+    return bg_node_branch_target(n, b, &req->target);
+}
+
 static json_t *ping_many(bg_node *n, bg_registry *reg, const bg_branch *list, size_t cnt,
                          const char *request_id)
 {
@@ -534,9 +542,7 @@ static json_t *ping_many(bg_node *n, bg_registry *reg, const bg_branch *list, si
         slots[i].g = &g;
         slots[i].ps = &ps[i];
         bg_peer_request rq;
-        memset(&rq, 0, sizeof(rq));
-        ping_request(&rq, request_id);
-        if (bg_node_branch_target(n, &list[i], &rq.target) != BG_OK) {
+        if (bg_node_ping_request(n, &list[i], request_id, &rq) != BG_OK) {
             ps[i].send_err = BG_EIO;
             continue;
         }
@@ -556,21 +562,13 @@ static json_t *ping_many(bg_node *n, bg_registry *reg, const bg_branch *list, si
     pthread_mutex_unlock(&g.mu);
     json_t *results = json_array();
     for (size_t i = 0; i < cnt; i++)
-        json_array_append_new(results, ping_record(n, reg, &ps[i]));
+        json_array_append_new(results,
+                              bg_node_ping_record(n, reg, ps[i].b, ps[i].send_err, &ps[i].res));
     pthread_mutex_destroy(&g.mu);
     pthread_cond_destroy(&g.cv);
     free(slots);
     free(ps);
     return results;
-}
-
-json_t *bg_node_branch_ping(bg_node *n, bg_registry *reg, const bg_branch *b,
-                            const char *request_id)
-{
-    json_t *arr = ping_many(n, reg, b, 1, request_id);
-    json_t *one = json_incref(json_array_get(arr, 0));
-    json_decref(arr);
-    return one;
 }
 
 json_t *bg_node_branch_ping_all(bg_node *n, bg_registry *reg, const char *request_id)

@@ -84,12 +84,17 @@ bg_err bg_node_branch_target(bg_node *n, const bg_branch *b, bg_peer_target *out
 /* The node's peer client. */
 bg_peer_client *bg_node_peer_client(bg_node *n);
 
-/* Pings one branch synchronously (GET /api/v1/cross-branch/health),
- * records the result in the registry and in memory. The result object
- * {"branch_name","ok","status","latency_ms","error"} is returned (new
- * reference). Worker or pinger thread. */
-json_t *bg_node_branch_ping(bg_node *n, bg_registry *reg, const bg_branch *b,
-                            const char *request_id);
+/* Prepares the health call to b (key decrypted into req). Errors: BG_EIO.
+ * Worker. */
+bg_err bg_node_ping_request(bg_node *n, const bg_branch *b, const char *request_id,
+                            bg_peer_request *req);
+
+/* Records the outcome of a health call (send_err from bg_peer_send, or
+ * BG_OK with res) in the registry and in memory; returns the result
+ * object {"branch_name","ok","status","latency_ms","error"} (new
+ * reference). Takes res->body. Worker or pinger thread. */
+json_t *bg_node_ping_record(bg_node *n, bg_registry *reg, const bg_branch *b, bg_err send_err,
+                            bg_peer_result *res);
 
 /* Pings every active branch in parallel, records results; returns
  * {"results":[...]} (new reference). Worker or pinger thread. */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proto/json.h"
@@ -255,6 +256,8 @@ bg_err bg_config_apply_file(bg_config *c, const char *path, bg_config_err *e)
 
 void bg_config_env_name(const char *path, char *buf, size_t cap)
 {
+    if (cap == 0)
+        return; /* not even the terminator fits */
     size_t j = 0;
     const char *prefix = "BRANCHGATE_";
     for (const char *p = prefix; *p && j + 1 < cap; p++)
@@ -299,6 +302,10 @@ bg_err bg_config_write_identity(const bg_config *c, const char *path)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int rc = json_dump_file(root, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
+    /* fopen creates the file through the umask; the mode is part of the
+     * contract, so set it explicitly before the file appears under path. */
+    if (rc == 0)
+        rc = chmod(tmp, 0644);
     if (rc != 0 || rename(tmp, path) != 0) {
         unlink(tmp);
         return BG_EIO;

@@ -5,6 +5,7 @@
 #include "gateway/handlers/handlers.h"
 #include "proto/json.h"
 #include "proto/log.h"
+#include "proto/mem.h"
 #include "proto/parse.h"
 
 /* Optional ?organization_id= scope for name lookups. Sends 400 itself. */
@@ -249,16 +250,84 @@ void bg_h_branches_delete(bg_reqctx *rc)
     bg_gw_job_submit(rc, bg_gw_job_new(rc, update_work, in));
 }
 
-/* ---- ping and status ---- */
+/* ---- ping and test-communication ----
+ * Three stages, none of which blocks a thread on the network: a worker
+ * loads the branches and decrypts their keys, the loop fans the health
+ * calls out through the peer thread, and a worker records the answers. */
 
-static void ping_work(bg_gw_job *job, bg_registry *reg)
+typedef struct ping_flow {
+    bg_branch *list;
+    size_t n;
+    bool single; /* answer one result object, not {"results":[...]} */
+    bg_peer_request *reqs;
+    bg_peer_result *res; /* the fan-out's, valid while the job lives */
+} ping_flow;
+
+static void ping_flow_free(void *p)
 {
-    bg_branch b;
-    if (!load_branch(job, reg, &b))
+    ping_flow *f = p;
+    if (f == NULL)
         return;
-    json_t *res = bg_node_branch_ping(job->node, reg, &b, job->request_id);
-    bg_registry_branch_clear(&b);
-    bg_gw_job_ok(job, 200, res);
+    for (size_t i = 0; i < f->n && f->reqs != NULL; i++)
+        bg_peer_target_clear(&f->reqs[i].target);
+    free(f->reqs);
+    bg_registry_branch_free(f->list, f->n);
+    free(f);
+}
+
+static void ping_record_work(bg_gw_job *job, bg_registry *reg)
+{
+    ping_flow *f = job->state;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < f->n; i++)
+        json_array_append_new(arr, bg_node_ping_record(job->node, reg, &f->list[i], BG_OK, &f->res[i]));
+    if (f->single) {
+        bg_gw_job_ok(job, 200, json_incref(json_array_get(arr, 0)));
+        json_decref(arr);
+    } else {
+        bg_gw_job_ok(job, 200, json_pack("{s:o}", "results", arr));
+    }
+}
+
+static void ping_answers(bg_reqctx *rc, bg_gw_job *job, bg_peer_result *res, size_t n)
+{
+    (void)n;
+    ((ping_flow *)job->state)->res = res;
+    bg_gw_job_next(rc, job, ping_record_work, NULL);
+}
+
+static void ping_send(bg_reqctx *rc, bg_gw_job *job)
+{
+    if (job->err != BG_OK) {
+        bg_gw_fail(rc, job->err, job->err_code, "%s", job->err_msg);
+        return;
+    }
+    ping_flow *f = job->state;
+    bg_gw_job_peers(rc, job, f->reqs, f->n, ping_answers);
+}
+
+/* Worker: builds one request per branch in the flow. */
+static void ping_prepare(bg_gw_job *job, ping_flow *f)
+{
+    f->reqs = bg_xcalloc(f->n ? f->n : 1, sizeof(bg_peer_request));
+    for (size_t i = 0; i < f->n; i++)
+        if (bg_node_ping_request(job->node, &f->list[i], job->request_id, &f->reqs[i]) != BG_OK) {
+            bg_gw_job_fail(job, BG_EIO, NULL, "cannot open the stored key of '%s'", f->list[i].name);
+            return;
+        }
+}
+
+static void ping_load_one(bg_gw_job *job, bg_registry *reg)
+{
+    ping_flow *f = bg_xcalloc(1, sizeof(*f));
+    job->state = f;
+    job->state_free = ping_flow_free;
+    f->single = true;
+    f->list = bg_xcalloc(1, sizeof(bg_branch));
+    if (!load_branch(job, reg, f->list))
+        return;
+    f->n = 1;
+    ping_prepare(job, f);
 }
 
 void bg_h_branches_ping(bg_reqctx *rc)
@@ -266,7 +335,29 @@ void bg_h_branches_ping(bg_reqctx *rc)
     const char *org, *name = branch_name(rc);
     if (name == NULL || !org_scope(rc, &org))
         return;
-    bg_gw_job_submit(rc, bg_gw_job_new(rc, ping_work, name_input(name, org)));
+    bg_gw_job *job = bg_gw_job_new(rc, ping_load_one, name_input(name, org));
+    job->reply = ping_send;
+    bg_gw_job_submit(rc, job);
+}
+
+static void ping_load_all(bg_gw_job *job, bg_registry *reg)
+{
+    ping_flow *f = bg_xcalloc(1, sizeof(*f));
+    job->state = f;
+    job->state_free = ping_flow_free;
+    bg_err e = bg_registry_branch_list(reg, false, 0, 0, &f->list, &f->n);
+    if (e != BG_OK) {
+        bg_gw_job_fail(job, e, NULL, "cannot read branches: %s", bg_registry_errmsg(reg));
+        return;
+    }
+    ping_prepare(job, f);
+}
+
+void bg_h_cross_test_communication(bg_reqctx *rc)
+{
+    bg_gw_job *job = bg_gw_job_new(rc, ping_load_all, NULL);
+    job->reply = ping_send;
+    bg_gw_job_submit(rc, job);
 }
 
 static const char *breaker_name(bg_breaker_state s)
