@@ -78,7 +78,7 @@ int bg_cli_init(int argc, char **argv)
     }
     if (flags[4].value != NULL || flags[5].value != NULL) {
         fprintf(stderr, "branchgate init: --parent is not available in this version; "
-                        "register the parent with the branch API after init\n");
+                        "register the parent with POST /api/v1/branches after init\n");
         return 2;
     }
     bg_init_opts o = {.data_dir = data_dir_of(flags[0].value), .name = flags[1].value,
@@ -101,15 +101,14 @@ static bool load_config(bg_config *c, const char *dir, const char *config_file,
     bg_config_err ce;
     char path[4200];
     bg_config_defaults(c);
-    bg_err e = BG_OK;
-    if (config_file != NULL) {
+    /* DIR/branchgate.json holds the identity init wrote; --config FILE
+     * is applied on top of it. */
+    snprintf(path, sizeof(path), "%s/%s", dir, BG_CONFIG_FILE);
+    bg_err e = bg_config_apply_file(c, path, &ce);
+    if (e == BG_ENOTFOUND)
+        e = BG_OK;
+    if (e == BG_OK && config_file != NULL)
         e = bg_config_apply_file(c, config_file, &ce);
-    } else {
-        snprintf(path, sizeof(path), "%s/%s", dir, BG_CONFIG_FILE);
-        e = bg_config_apply_file(c, path, &ce);
-        if (e == BG_ENOTFOUND)
-            e = BG_OK;
-    }
     if (e == BG_OK)
         e = bg_config_apply_env(c, &ce);
     if (e == BG_OK && listen != NULL)
@@ -153,6 +152,9 @@ int bg_cli_serve(int argc, char **argv)
     if (!bg_node_is_initialised(dir) &&
         (!auto_init(&cfg, dir) || !load_config(&cfg, dir, flags[2].value, flags[1].value)))
         return 1;
+    /* Block the stop signals before any thread exists, so every thread
+     * inherits the mask and only the main thread's sigwait sees them. */
+    bg_gateway_block_signals();
     bg_node *node = NULL;
     if (bg_node_create(&cfg, dir, &node) != BG_OK) {
         bg_log(BG_LOG_ERROR, NULL, "cannot start the branch from %s", dir);
@@ -179,7 +181,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  init     create a branch's data directory\n"
-    "           --data DIR --name NAME --type top_branch|master_branch [--url PUBLIC_URL]\n"
+    "           --name NAME --type top_branch|master_branch [--data DIR] [--url PUBLIC_URL]\n"
     "  serve    run the branch (initialises DIR on first run as 'main', top_branch)\n"
     "           [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
     "  version  print the version and library versions\n"

@@ -112,7 +112,7 @@ void bg_gw_send(bg_reqctx *rc, int status, const char *content_type, const char 
 void bg_gw_header(bg_reqctx *rc, const char *name, const char *value);
 
 /* Query-string value of key, percent-decoded into the request pool.
- * Returns NULL when absent. len may be NULL. */
+ * Returns NULL when absent and "" when malformed. len may be NULL. */
 const char *bg_gw_query(bg_reqctx *rc, const char *key, size_t *len);
 
 /* Reads ?limit= (default 50, 1..500) and ?cursor= (opaque text). Sends a
@@ -190,6 +190,11 @@ int bg_gw_on_req(h2o_handler_t *self, h2o_req_t *req);
 const bg_route *bg_gw_routes(size_t *n);
 
 /* ---- server (server.c) ---- */
+
+/* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread (and so in every
+ * thread it creates later) and ignores SIGPIPE. Main thread, before any
+ * other thread starts. */
+void bg_gateway_block_signals(void);
 
 /* Binds, starts the loops, serves until SIGTERM/SIGINT, drains and
  * returns the process exit code. Main thread. */

@@ -227,8 +227,10 @@ const char *bg_gw_query(bg_reqctx *rc, const char *key, size_t *len)
             const char *v = eq ? eq + 1 : pe;
             size_t vlen = (size_t)(pe - v);
             char *out = h2o_mem_alloc_pool(&req->pool, vlen + 1);
+            /* A malformed value reads as "", which every caller rejects,
+             * rather than as absent, which would fall back to a default. */
             if (!pct_decode(v, vlen, out, true))
-                return NULL;
+                out[0] = '\0';
             if (len != NULL)
                 *len = strlen(out);
             return out;

@@ -1,6 +1,7 @@
 #include "router.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Walks pattern and path segment by segment. A "{x}" pattern segment
@@ -47,11 +48,7 @@ static void allow_add(char *allow, size_t cap, const char *method)
     size_t len = strlen(allow);
     if (strstr(allow, method) != NULL) /* methods are distinct words */
         return;
-    if (len + strlen(method) + 3 > cap)
-        return;
-    if (len > 0)
-        strcat(allow, ", ");
-    strcat(allow, method);
+    snprintf(allow + len, cap - len, "%s%s", len > 0 ? ", " : "", method);
 }
 
 bg_route_result bg_router_match(const bg_route *routes, size_t n, const char *method, size_t mlen,

@@ -238,7 +238,23 @@ static bool open_tls(bg_gateway *gw)
     return true;
 }
 
-/* Blocks until SIGTERM or SIGINT; every thread inherits the blocked mask. */
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+void bg_gateway_block_signals(void)
+{
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Blocks until a stop signal; every thread inherits the blocked mask. */
 static int wait_for_signal(const sigset_t *set)
 {
     int sig = 0;
@@ -281,11 +297,8 @@ int bg_gateway_run(bg_node *node)
     gw->metrics = bg_metrics_create((const char *const *)names, gw->nroutes);
 
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    stop_signals(&set);
+    bg_gateway_block_signals();
 
     gw->nloops = (int)gw->cfg->http_threads;
     gw->loops = bg_xcalloc((size_t)gw->nloops, sizeof(bg_gw_loop));
@@ -304,7 +317,7 @@ int bg_gateway_run(bg_node *node)
 
     int sig = wait_for_signal(&set);
     bg_log(BG_LOG_INFO, NULL, "received %s; draining for up to %lld ms",
-           sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)gw->cfg->shutdown_drain_ms);
+           sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM", (long long)gw->cfg->shutdown_drain_ms);
     gw->stopping = 1;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (int i = 0; i < gw->nloops; i++)

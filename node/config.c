@@ -12,6 +12,9 @@
 #include "proto/json.h"
 #include "proto/mem.h"
 #include "proto/parse.h"
+#include "proto/log.h"
+#include "proto/url.h"
+#include "node_internal.h"
 
 typedef enum { K_STR, K_INT, K_BOOL, K_ENUM } kind;
 
@@ -33,7 +36,14 @@ static int check_name(const char *v)
 
 static int check_url(const char *v)
 {
-    return v[0] == '\0' || strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0;
+    char norm[BG_URL_MAX];
+    return v[0] == '\0' || bg_url_normalize(v, strlen(v), norm, sizeof(norm)) == BG_OK;
+}
+
+static int check_admin_token(const char *v)
+{
+    /* An operator token is as strong as a generated one or absent. */
+    return v[0] == '\0' || strlen(v) >= 16;
 }
 
 static int check_listen(const char *v)
@@ -71,7 +81,7 @@ static const key keys[] = {
     {"log.access", K_BOOL, OFF(log_access), 0, 0, 0, NULL, "true", NULL},
     {"metrics.public", K_BOOL, OFF(metrics_public), 0, 0, 0, NULL, "false", NULL},
     {"shutdown.drain_ms", K_INT, OFF(shutdown_drain_ms), 0, 0, 600000, NULL, "5000", NULL},
-    {"admin_token", K_STR, OFF(admin_token), CAP(admin_token), 0, 127, NULL, "", NULL},
+    {"admin_token", K_STR, OFF(admin_token), CAP(admin_token), 0, 127, NULL, "", check_admin_token},
     {"peers.ping_interval_ms", K_INT, OFF(peers_ping_interval_ms), 0, 100, 86400000, NULL, "30000",
      NULL},
     {"peers.connect_timeout_ms", K_INT, OFF(peers_connect_timeout_ms), 0, 10, 60000, NULL, "2000",
@@ -269,8 +279,38 @@ void bg_config_env_name(const char *path, char *buf, size_t cap)
     buf[j] = '\0';
 }
 
+/* Variables that share the prefix but are not config keys. */
+static bool env_known_other(const char *name, size_t len)
+{
+    static const char *const others[] = {"BRANCHGATE_DATA", "BRANCHGATE_URL", "BRANCHGATE_BIN"};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        if (strlen(others[i]) == len && strncmp(others[i], name, len) == 0)
+            return true;
+    return false;
+}
+
+/* A misspelt variable would otherwise be ignored without a word. */
+static void warn_unknown_env(void)
+{
+    extern char **environ;
+    for (char **ev = environ; ev != NULL && *ev != NULL; ev++) {
+        if (strncmp(*ev, "BRANCHGATE_", 11) != 0)
+            continue;
+        size_t len = strcspn(*ev, "=");
+        bool known = env_known_other(*ev, len);
+        for (size_t i = 0; i < NKEYS && !known; i++) {
+            char name[96];
+            bg_config_env_name(keys[i].path, name, sizeof(name));
+            known = strlen(name) == len && strncmp(name, *ev, len) == 0;
+        }
+        if (!known)
+            bg_log(BG_LOG_WARN, NULL, "ignoring %.*s: it names no config key", (int)len, *ev);
+    }
+}
+
 bg_err bg_config_apply_env(bg_config *c, bg_config_err *e)
 {
+    warn_unknown_env();
     for (size_t i = 0; i < NKEYS; i++) {
         char name[96];
         bg_config_env_name(keys[i].path, name, sizeof(name));

@@ -78,8 +78,9 @@ bg_err bg_config_set(bg_config *c, const char *key, const char *value, const cha
  * are applied. ncores is the number of online CPUs. */
 void bg_config_finish(bg_config *c, int ncores);
 
-/* Writes a config file holding the branch identity keys, mode 0644,
- * atomically (temp file + rename). Errors: BG_EIO. */
+/* Writes the branch identity keys into the config file at path, keeping
+ * any other keys already there; mode 0644, atomically (temp file, fsync,
+ * rename). Errors: BG_EIO. */
 bg_err bg_config_write_identity(const bg_config *c, const char *path);
 
 /* Environment variable name of a dotted key into buf. */

@@ -48,7 +48,8 @@ static bg_err write_signing_keys(const char *dir, const uint8_t *master)
         e = bg_file_write_atomic(path, sealed, sizeof(sealed), 0600);
     if (e == BG_OK) {
         bg_hex_encode(pk, sizeof(pk), hex);
-        strcat(hex, "\n");
+        hex[2 * BG_ED25519_PK_BYTES] = '\n';
+        hex[2 * BG_ED25519_PK_BYTES + 1] = '\0';
         e = bg_path_join(path, sizeof(path), dir, BG_SIGNING_PUB_FILE)
                 ? bg_file_write_atomic(path, hex, strlen(hex), 0644)
                 : BG_EIO;

@@ -54,7 +54,9 @@ static void *worker_main(void *arg)
 bg_err bg_pool_create(int nthreads, size_t queue_max, const char *db_path,
                       const bg_registry_opts *opts, bg_pool **out)
 {
-    if (nthreads < 1 || queue_max < 1)
+    /* A NULL path would make SQLite give every worker its own private
+     * temporary database, silently losing what the tasks write. */
+    if (nthreads < 1 || queue_max < 1 || db_path == NULL)
         return BG_EINVAL;
     bg_pool *p = bg_xcalloc(1, sizeof(*p));
     pthread_mutex_init(&p->mu, NULL);

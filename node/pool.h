@@ -28,7 +28,8 @@ typedef struct bg_pool bg_pool;
 
 /* Starts nthreads workers, each with its own connection to the database at
  * db_path. queue_max bounds the tasks waiting. Errors: BG_EIO (a connection
- * could not be opened; no thread is left running), BG_EINVAL. Main thread. */
+ * could not be opened; no thread is left running), BG_EINVAL (nthreads or
+ * queue_max below 1, db_path NULL). Main thread. */
 bg_err bg_pool_create(int nthreads, size_t queue_max, const char *db_path,
                       const bg_registry_opts *opts, bg_pool **out);
 

@@ -227,6 +227,9 @@ static void test_restart_and_kill_keep_data(void **state)
     snprintf(second, sizeof(second), "%s", create_token(&f->p, "killed"));
     assert_int_equal(bg_th_stop(&f->p, SIGKILL, 5000), 128 + SIGKILL);
     assert_int_equal(bg_th_start(&f->p, data, NULL, NULL), 0);
+    assert_int_equal(bg_th_get(&f->p, "/api/v1/audit?limit=%zz", second, &r), 0);
+    assert_true(bg_th_is_error(&r, 400, "INVALID_PARAMETER"));
+    bg_th_resp_free(&r);
     assert_int_equal(bg_th_get(&f->p, "/api/v1/audit?limit=500", second, &r), 0);
     assert_int_equal(r.status, 200);
     json_t *j = bg_th_json(&r);
@@ -320,6 +323,8 @@ static void test_sigterm_drains_inflight(void **state)
     while (bg_th_now_ms() < until)
         usleep(10000);
     kill(f->p.pid, SIGTERM);
+    usleep(50000);
+    kill(f->p.pid, SIGTERM); /* a second signal must not cut the drain short */
     until = bg_th_now_ms() + 500;
     while (bg_th_now_ms() < until)
         usleep(10000);
@@ -361,6 +366,11 @@ static void test_config_errors_name_the_key(void **state)
     const char *const env2[] = {"BRANCHGATE_LOG_LEVEL=loud", NULL};
     assert_int_equal(bg_th_run(args, env2, &out), 1);
     assert_non_null(strstr(out, "log.level"));
+    free(out);
+
+    const char *const env3[] = {"BRANCHGATE_ADMIN_TOKEN=short", NULL};
+    assert_int_equal(bg_th_run(args, env3, &out), 1);
+    assert_non_null(strstr(out, "admin_token"));
     free(out);
 
     snprintf(cfg, sizeof(cfg), "%s/bad.json", dir);
@@ -430,6 +440,21 @@ static void test_init_cli(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "branch")), "hq");
     assert_string_equal(json_string_value(json_object_get(j, "branch_url")), "https://hq.example.com");
     json_decref(j);
+    bg_th_resp_free(&r);
+    /* --config FILE is applied on top of the identity in DIR. */
+    assert_int_equal(bg_th_stop(&p, SIGHUP, 10000), 0);
+    char cfg[400];
+    snprintf(cfg, sizeof(cfg), "%s/extra.json", dir);
+    FILE *fp = fopen(cfg, "w");
+    fputs("{\"metrics\":{\"public\":true}}", fp);
+    fclose(fp);
+    const char *with_cfg[] = {"--config", cfg, NULL};
+    assert_int_equal(bg_th_start(&p, data, with_cfg, NULL), 0);
+    assert_int_equal(bg_th_get(&p, "/", NULL, &r), 0);
+    assert_non_null(strstr(r.body, "\"branch\":\"hq\""));
+    bg_th_resp_free(&r);
+    assert_int_equal(bg_th_get(&p, "/metrics", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
     bg_th_resp_free(&r);
     /* The environment admin token is accepted too. */
     assert_int_equal(bg_th_stop(&p, SIGTERM, 10000), 0);
