@@ -49,7 +49,8 @@ struct bg_gw_loop {
     h2o_multithread_receiver_t jobs_recv; /* worker replies */
     h2o_multithread_receiver_t wake_recv; /* shutdown wake-up */
     size_t pending_jobs;                  /* submitted, reply not yet received */
-    bool drained;
+    size_t inflight;                      /* requests between on_req and their end */
+    int drain_result; /* 0 drained and disposed, 1 idle connections left, 2 work left */
 };
 
 struct bg_gateway {

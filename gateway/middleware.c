@@ -22,6 +22,7 @@ static void reqctx_dispose(void *p)
     if (rc->job != NULL)
         rc->job->rc = NULL;
     json_decref(rc->body);
+    rc->loop->inflight--;
 }
 
 static bool sane_request_id(const char *s, size_t len)
@@ -228,6 +229,7 @@ int bg_gw_on_req(h2o_handler_t *self, h2o_req_t *req)
     rc->start_us = bg_gw_now_us();
     rc->loop = H2O_STRUCT_FROM_MEMBER(bg_gw_loop, ctx, req->conn->ctx);
     rc->gw = rc->loop->gw;
+    rc->loop->inflight++;
     set_request_id(rc);
     if (route(rc) && size_cap(rc) && authenticate(rc) && rate_limit(rc) && parse_body(rc))
         rc->match.route->handler(rc);

@@ -156,18 +156,35 @@ static void drain(bg_gw_loop *l)
     unwatch(&l->listener);
     unwatch(&l->tls_listener);
     h2o_context_request_shutdown(&l->ctx);
-    uint64_t deadline = h2o_now(loop) + (uint64_t)l->gw->cfg->shutdown_drain_ms;
-    while ((has_connections(&l->ctx) || l->pending_jobs > 0) && h2o_now(loop) < deadline)
+    /* h2o 2.2.5 cannot close idle HTTP/1 keep-alive connections (P11), and
+     * peers keep theirs open. So the drain waits for requests in flight
+     * and worker replies up to the deadline, but gives connections with
+     * nothing in flight only shutdown.idle_grace_ms to start or finish
+     * sending a request. */
+    uint64_t start = h2o_now(loop);
+    uint64_t deadline = start + (uint64_t)l->gw->cfg->shutdown_drain_ms;
+    uint64_t idle_until = start + (uint64_t)l->gw->cfg->shutdown_idle_grace_ms;
+    for (;;) {
+        uint64_t now = h2o_now(loop);
+        bool busy = l->inflight > 0 || l->pending_jobs > 0;
+        if (now >= deadline || (!busy && (!has_connections(&l->ctx) || now >= idle_until)))
+            break;
         h2o_evloop_run(loop, 50);
-    if (has_connections(&l->ctx) || l->pending_jobs > 0)
-        return; /* the process exits without disposing; see bg_gateway_run */
+    }
+    if (l->inflight > 0 || l->pending_jobs > 0) {
+        l->drain_result = 2; /* deadline passed with work in flight */
+        return;
+    }
+    if (has_connections(&l->ctx)) {
+        l->drain_result = 1; /* only idle connections left */
+        return;              /* the process exits without disposing; see bg_gateway_run */
+    }
     h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->jobs_recv);
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->wake_recv);
     h2o_context_dispose(&l->ctx);
     h2o_evloop_run(loop, 0);
     h2o_evloop_destroy(loop);
-    l->drained = true;
 }
 
 static void *loop_main(void *arg)
@@ -322,16 +339,20 @@ int bg_gateway_run(bg_node *node)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (int i = 0; i < gw->nloops; i++)
         h2o_multithread_send_message(&gw->loops[i].wake_recv, NULL);
-    bool drained = true;
+    int worst = 0;
     for (int i = 0; i < gw->nloops; i++) {
         pthread_join(gw->loops[i].thread, NULL);
-        drained = drained && gw->loops[i].drained;
+        if (gw->loops[i].drain_result > worst)
+            worst = gw->loops[i].drain_result;
     }
     bg_node_unpublish_listen_url(node);
-    if (!drained) {
+    if (worst != 0) {
         /* Contexts with live connections cannot be disposed (P10); what was
          * acknowledged is already durable, so leave at once. */
-        bg_log(BG_LOG_WARN, NULL, "drain deadline passed with requests in flight; exiting");
+        if (worst == 2)
+            bg_log(BG_LOG_WARN, NULL, "drain deadline passed with requests in flight; exiting");
+        else
+            bg_log(BG_LOG_INFO, NULL, "stopped; closing idle keep-alive connections");
         _exit(0);
     }
     close(gw->listen_fd);

@@ -81,6 +81,8 @@ static const key keys[] = {
     {"log.access", K_BOOL, OFF(log_access), 0, 0, 0, NULL, "true", NULL},
     {"metrics.public", K_BOOL, OFF(metrics_public), 0, 0, 0, NULL, "false", NULL},
     {"shutdown.drain_ms", K_INT, OFF(shutdown_drain_ms), 0, 0, 600000, NULL, "5000", NULL},
+    {"shutdown.idle_grace_ms", K_INT, OFF(shutdown_idle_grace_ms), 0, 0, 600000, NULL, "1000",
+     NULL},
     {"admin_token", K_STR, OFF(admin_token), CAP(admin_token), 0, 127, NULL, "", check_admin_token},
     {"peers.ping_interval_ms", K_INT, OFF(peers_ping_interval_ms), 0, 100, 86400000, NULL, "30000",
      NULL},

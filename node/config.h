@@ -39,6 +39,7 @@ typedef struct bg_config {
     bool log_access;
     bool metrics_public;
     int64_t shutdown_drain_ms;
+    int64_t shutdown_idle_grace_ms;
     char admin_token[128];  /* extra admin token from the environment; secret */
     int64_t peers_ping_interval_ms;
     int64_t peers_connect_timeout_ms;

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Integration test of compose/local-multi-branch.sh and compose/setup-cross-branch-testing.sh:
+# starts the three-branch topology on free loopback ports in a temporary state dir, connects the
+# branches (twice, the second run must be a no-op that still passes), checks status, stops
+# everything and checks that every process exited.
+# Environment: BRANCHGATE_BIN (ctest sets it; default <repo>/build/branchgate).
+set -Eeuo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "${SCRIPT_DIR}/../.." && pwd)"
+LOCAL="${REPO_DIR}/compose/local-multi-branch.sh"
+SETUP="${REPO_DIR}/compose/setup-cross-branch-testing.sh"
+
+export BRANCHGATE_BIN="${BRANCHGATE_BIN:-${REPO_DIR}/build/branchgate}"
+# Nothing from the caller's environment may point the scripts elsewhere.
+unset TOP_URL MASTER1_URL MASTER2_URL TOP_PEER_URL MASTER1_PEER_URL MASTER2_PEER_URL \
+  TOP_TOKEN MASTER1_TOKEN MASTER2_TOKEN BRANCHGATE_ADMIN_TOKEN BG_SHARED_KEY_1 BG_SHARED_KEY_2 \
+  BRANCHGATE_DATA BRANCHGATE_LISTEN
+
+readonly NAMES=("top" "master-1" "master-2")
+STATE_DIR=""
+PASSED=0
+
+fail() {
+  printf 'compose-scripts: FAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+step() {
+  printf '\n== %s\n' "$*"
+}
+
+on_exit() {
+  local rc=$? name pid
+  if [[ -n "${STATE_DIR}" && -d "${STATE_DIR}" ]]; then
+    "${LOCAL}" stop >/dev/null 2>&1 || true
+    # Whatever survived a failed stop.
+    for name in "${NAMES[@]}"; do
+      if [[ -f "${STATE_DIR}/${name}.pid" ]]; then
+        pid="$(<"${STATE_DIR}/${name}.pid")"
+        if [[ "${pid}" =~ ^[0-9]+$ ]]; then
+          kill -KILL "${pid}" 2>/dev/null || true
+        fi
+      fi
+    done
+    if ((rc != 0)); then
+      for name in "${NAMES[@]}"; do
+        if [[ -f "${STATE_DIR}/${name}.log" ]]; then
+          printf -- '--- last lines of %s.log\n' "${name}" >&2
+          tail -n 15 "${STATE_DIR}/${name}.log" >&2 || true
+        fi
+      done
+    fi
+    rm -rf "${STATE_DIR}"
+  fi
+  if ((rc == 0 && PASSED == 1)); then
+    printf 'compose-scripts: 1 passed, 0 failed\n'
+    exit 0
+  fi
+  printf 'compose-scripts: 0 passed, 1 failed\n'
+  exit 1
+}
+trap 'printf "compose-scripts: FAIL: command failed (line %s): %s\n" "${LINENO}" "${BASH_COMMAND}" >&2' ERR
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Sets BG_BASE_PORT to the first of three consecutive free ports in 20000-40000.
+pick_base_port() {
+  local attempt base
+  for ((attempt = 0; attempt < 100; attempt++)); do
+    base=$((20000 + RANDOM % 19998))
+    if ! port_in_use "${base}" && ! port_in_use $((base + 1)) && ! port_in_use $((base + 2)); then
+      BG_BASE_PORT="${base}"
+      return 0
+    fi
+  done
+  fail "no three consecutive free ports found"
+}
+
+# Checks setup output: every test-communication result ok, one per expected peer (4 in all).
+check_setup_output() {
+  local out="$1" ok_count bad_count
+  ok_count="$({ grep -o '"ok":true' <<<"${out}" || true; } | wc -l)"
+  bad_count="$({ grep -o '"ok":false' <<<"${out}" || true; } | wc -l)"
+  ((bad_count == 0)) || fail "setup reported ${bad_count} failed result(s)"
+  ((ok_count == 4)) || fail "expected 4 ok results (top: 2, each master: 1), got ${ok_count}"
+  grep -q '^top: {"results":\[' <<<"${out}" || fail "no results printed for top"
+  grep -q '^master-1: {"results":\[' <<<"${out}" || fail "no results printed for master-1"
+  grep -q '^master-2: {"results":\[' <<<"${out}" || fail "no results printed for master-2"
+}
+
+# Fails if OUTPUT contains any admin token or shared key.
+check_no_secrets() {
+  local out="$1" file secret
+  for file in "${STATE_DIR}"/*/admin.token "${STATE_DIR}"/shared-key-*; do
+    [[ -f "${file}" ]] || continue
+    secret="$(<"${file}")"
+    [[ -n "${secret}" ]] || continue
+    if [[ "${out}" == *"${secret}"* ]]; then
+      fail "output contains the secret from ${file##*/}"
+    fi
+  done
+}
+
+# True when PID is a live process (a zombie waiting for its parent counts as exited).
+pid_alive() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 1
+  [[ -r "/proc/$1/stat" ]] || return 0
+  stat="$(<"/proc/$1/stat")" || return 1
+  [[ "${stat##*) }" != Z* ]]
+}
+
+running_pids() {
+  local name
+  for name in "${NAMES[@]}"; do
+    [[ -f "${STATE_DIR}/${name}.pid" ]] || fail "no pid file for ${name}"
+    printf '%s ' "$(<"${STATE_DIR}/${name}.pid")"
+  done
+}
+
+main() {
+  local out pids pids_again pid count rc
+  [[ -x "${BRANCHGATE_BIN}" ]] || fail "no executable at ${BRANCHGATE_BIN}"
+  STATE_DIR="$(mktemp -d)"
+  export BG_STATE_DIR="${STATE_DIR}"
+  pick_base_port
+  export BG_BASE_PORT
+  printf 'compose-scripts: ports %s-%s, state %s\n' "${BG_BASE_PORT}" $((BG_BASE_PORT + 2)) \
+    "${STATE_DIR}"
+
+  step "local-multi-branch.sh start"
+  "${LOCAL}" start || fail "start exited $?"
+  pids="$(running_pids)"
+
+  step "local-multi-branch.sh start (already running)"
+  "${LOCAL}" start || fail "second start exited $?"
+  pids_again="$(running_pids)"
+  [[ "${pids}" == "${pids_again}" ]] || fail "second start changed the pids (${pids} -> ${pids_again})"
+
+  step "setup-cross-branch-testing.sh"
+  out="$("${SETUP}" 2>&1)" || {
+    printf '%s\n' "${out}"
+    fail "setup exited non-zero"
+  }
+  printf '%s\n' "${out}"
+  check_setup_output "${out}"
+  check_no_secrets "${out}"
+  count="$(grep -c '^setup-cross-branch-testing: registered ' <<<"${out}")" || true
+  ((count == 4)) || fail "expected 4 registrations, got ${count}"
+
+  step "setup-cross-branch-testing.sh (again)"
+  out="$("${SETUP}" 2>&1)" || {
+    printf '%s\n' "${out}"
+    fail "second setup exited non-zero"
+  }
+  printf '%s\n' "${out}"
+  check_setup_output "${out}"
+  check_no_secrets "${out}"
+  count="$(grep -c ' already registered on ' <<<"${out}")" || true
+  ((count == 4)) || fail "expected 4 already-registered pairs on the second run, got ${count}"
+
+  step "local-multi-branch.sh status"
+  out="$("${LOCAL}" status)" || fail "status exited $? while everything runs"
+  printf '%s\n' "${out}"
+  count="$(grep -c ' up$' <<<"${out}")" || true
+  ((count == 3)) || fail "status shows ${count} branches up, expected 3"
+
+  step "local-multi-branch.sh stop"
+  "${LOCAL}" stop || fail "stop exited $?"
+  for pid in ${pids}; do
+    if pid_alive "${pid}"; then
+      fail "process ${pid} still running after stop"
+    fi
+  done
+
+  step "local-multi-branch.sh status (stopped)"
+  rc=0
+  out="$("${LOCAL}" status)" || rc=$?
+  printf '%s\n' "${out}"
+  ((rc == 3)) || fail "status exited ${rc} with everything stopped, expected 3"
+  count="$(grep -c ' down$' <<<"${out}")" || true
+  ((count == 3)) || fail "status shows ${count} branches down, expected 3"
+
+  PASSED=1
+}
+
+main "$@"
