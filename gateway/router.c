@@ -48,6 +48,10 @@ static void allow_add(char *allow, size_t cap, const char *method)
     size_t len = strlen(allow);
     if (strstr(allow, method) != NULL) /* methods are distinct words */
         return;
+    /* Whole names only: a name cut short by the buffer would announce a
+     * method that does not exist ("GET, PU"). */
+    if (len + (len > 0 ? 2 : 0) + strlen(method) + 1 > cap)
+        return;
     snprintf(allow + len, cap - len, "%s%s", len > 0 ? ", " : "", method);
 }
 

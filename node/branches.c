@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/orgs.h"
 #include "node_internal.h"
 #include "proto/json.h"
 #include "proto/log.h"
@@ -88,8 +89,7 @@ json_t *bg_node_branch_json(const bg_branch *b)
 
 /* ---- validation ---- */
 
-__attribute__((format(printf, 3, 4))) static bg_err invalid(bg_node_err *e, const char *code,
-                                                            const char *fmt, ...)
+bg_err bg_node_errf(bg_node_err *e, const char *code, const char *fmt, ...)
 {
     e->code = code;
     va_list ap;
@@ -113,11 +113,11 @@ static bool key_ok(const char *k)
 static bg_err check_url(bg_node *n, const char *url, char *norm, bg_node_err *e)
 {
     if (bg_url_normalize(url, strlen(url), norm, BG_URL_MAX) != BG_OK)
-        return invalid(e, "INVALID_URL", "branch_url must be an absolute http(s) URL without "
+        return bg_node_errf(e, "INVALID_URL", "branch_url must be an absolute http(s) URL without "
                                          "credentials, query or fragment");
     char own[BG_URL_MAX];
     if (bg_url_normalize(n->url, strlen(n->url), own, sizeof(own)) == BG_OK && strcmp(own, norm) == 0)
-        return invalid(e, "INVALID_URL", "branch_url is this branch's own URL");
+        return bg_node_errf(e, "INVALID_URL", "branch_url is this branch's own URL");
     return BG_OK;
 }
 
@@ -125,9 +125,9 @@ static bg_err check_tls(const char *cert, const char *pin, bg_node_err *e)
 {
     if (cert != NULL && (strncmp(cert, "-----BEGIN CERTIFICATE-----", 27) != 0 ||
                          strlen(cert) > 65536))
-        return invalid(e, "INVALID_CERTIFICATE", "ssl_certificate must be a PEM certificate");
+        return bg_node_errf(e, "INVALID_CERTIFICATE", "ssl_certificate must be a PEM certificate");
     if (pin != NULL && pin[0] != '\0' && !bg_peer_pin_valid(pin))
-        return invalid(e, "INVALID_PIN", "spki_pin must be sha256// followed by a base64 SHA-256");
+        return bg_node_errf(e, "INVALID_PIN", "spki_pin must be sha256// followed by a base64 SHA-256");
     return BG_OK;
 }
 
@@ -142,15 +142,15 @@ static void seal_key(bg_node *n, const char *key, bg_branch *b)
 static bg_err validate_input(bg_node *n, const bg_branch_input *in, bg_branch *b, bg_node_err *e)
 {
     if (!bg_str_is_ident(in->name, strlen(in->name), 63, "-_."))
-        return invalid(e, "INVALID_BRANCH_NAME", "branch_name must be 1-63 of [A-Za-z0-9._-]");
+        return bg_node_errf(e, "INVALID_BRANCH_NAME", "branch_name must be 1-63 of [A-Za-z0-9._-]");
     if (strcmp(in->type, "top_branch") != 0 && strcmp(in->type, "master_branch") != 0)
-        return invalid(e, "INVALID_BRANCH_TYPE", "branch_type must be top_branch or master_branch");
+        return bg_node_errf(e, "INVALID_BRANCH_TYPE", "branch_type must be top_branch or master_branch");
     if (!key_ok(in->api_key))
-        return invalid(e, "INVALID_API_KEY", "api_key must be %d-%d printable characters",
+        return bg_node_errf(e, "INVALID_API_KEY", "api_key must be %d-%d printable characters",
                        BG_PEER_KEY_MIN, BG_PEER_KEY_MAX);
     if (in->organization_id != NULL &&
         !bg_uuid_valid(in->organization_id, strlen(in->organization_id)))
-        return invalid(e, "INVALID_ORGANIZATION_ID", "organization_id must be a UUID");
+        return bg_node_errf(e, "INVALID_ORGANIZATION_ID", "organization_id must be a UUID");
     if (check_url(n, in->url, b->url, e) != BG_OK || check_tls(in->ssl_certificate, in->spki_pin, e))
         return BG_EINVAL;
     return BG_OK;
@@ -202,9 +202,9 @@ bg_err bg_node_branch_register(bg_node *n, bg_registry *reg, const bg_branch_inp
         bg_registry_rollback(reg);
         bg_registry_branch_clear(&b);
         if (err == BG_ECONFLICT)
-            invalid(e, "BRANCH_EXISTS", "a branch named '%s' is already registered", in->name);
+            bg_node_errf(e, "BRANCH_EXISTS", "a branch named '%s' is already registered", in->name);
         else
-            invalid(e, "INTERNAL_ERROR", "cannot register: %s", bg_registry_errmsg(reg));
+            bg_node_errf(e, "INTERNAL_ERROR", "cannot register: %s", bg_registry_errmsg(reg));
         return err;
     }
     bg_node_branches_reload(n, reg);
@@ -218,14 +218,14 @@ static bg_err apply_patch(bg_node *n, const bg_branch_patch *p, bg_branch *b, bg
         return BG_EINVAL;
     if (p->type != NULL) {
         if (strcmp(p->type, "top_branch") != 0 && strcmp(p->type, "master_branch") != 0)
-            return invalid(e, "INVALID_BRANCH_TYPE", "branch_type must be top_branch or master_branch");
+            return bg_node_errf(e, "INVALID_BRANCH_TYPE", "branch_type must be top_branch or master_branch");
         bg_strlcpy(b->type, p->type, sizeof(b->type));
     }
     if (check_tls(p->ssl_certificate, p->spki_pin, e) != BG_OK)
         return BG_EINVAL;
     if (p->api_key != NULL) {
         if (!key_ok(p->api_key))
-            return invalid(e, "INVALID_API_KEY", "api_key must be %d-%d printable characters",
+            return bg_node_errf(e, "INVALID_API_KEY", "api_key must be %d-%d printable characters",
                            BG_PEER_KEY_MIN, BG_PEER_KEY_MAX);
         seal_key(n, p->api_key, b);
         b->verified = false;
@@ -253,9 +253,9 @@ bg_err bg_node_branch_update(bg_node *n, bg_registry *reg, const char *org, cons
     if (err != BG_OK) {
         bg_registry_rollback(reg);
         if (err == BG_ENOTFOUND)
-            invalid(e, "BRANCH_NOT_FOUND", "no branch named '%s'", name);
+            bg_node_errf(e, "BRANCH_NOT_FOUND", "no branch named '%s'", name);
         else if (err == BG_ECONFLICT)
-            invalid(e, "BRANCH_AMBIGUOUS", "several organisations have a branch named '%s'; "
+            bg_node_errf(e, "BRANCH_AMBIGUOUS", "several organisations have a branch named '%s'; "
                                            "pass organization_id", name);
         return err;
     }
@@ -273,7 +273,7 @@ bg_err bg_node_branch_update(bg_node *n, bg_registry *reg, const char *org, cons
         bg_registry_rollback(reg);
         bg_registry_branch_clear(&b);
         if (e->code == NULL)
-            invalid(e, "INTERNAL_ERROR", "cannot update: %s", bg_registry_errmsg(reg));
+            bg_node_errf(e, "INTERNAL_ERROR", "cannot update: %s", bg_registry_errmsg(reg));
         return err;
     }
     bg_node_branches_reload(n, reg);
@@ -412,29 +412,6 @@ bg_err bg_node_branch_target(bg_node *n, const bg_branch *b, bg_peer_target *out
     return BG_OK;
 }
 
-/* Parses "2026-11-23T08:48:23.123Z" (milliseconds optional) to unix ms. */
-static bool parse_time_ms(const char *s, long long *out)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *rest = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
-    if (rest == NULL)
-        return false;
-    long long ms = 0;
-    if (*rest == '.') {
-        int digits = 0;
-        for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
-            if (digits < 3)
-                ms = ms * 10 + (*rest - '0');
-        while (digits++ < 3)
-            ms *= 10;
-    }
-    if (*rest != 'Z')
-        return false;
-    *out = (long long)timegm(&tm) * 1000 + ms;
-    return true;
-}
-
 typedef struct ping_state {
     const bg_branch *b;
     bg_err send_err;
@@ -490,7 +467,7 @@ json_t *bg_node_ping_record(bg_node *n, bg_registry *reg, const bg_branch *b, bg
     else {
         json_t *j = json_loadb(r->body, r->body_len, 0, NULL);
         long long peer_ms;
-        if (j != NULL && parse_time_ms(json_string_value(json_object_get(j, "time")), &peer_ms)) {
+        if (j != NULL && bg_parse_rfc3339(json_string_value(json_object_get(j, "time")), &peer_ms) == BG_OK) {
             ok = true;
             skew = peer_ms - (r->sent_ms + r->rtt_us / 2000);
         } else {
@@ -506,6 +483,10 @@ json_t *bg_node_ping_record(bg_node *n, bg_registry *reg, const bg_branch *b, bg
         json_decref(j);
     }
     bg_registry_branch_record_ping(reg, b->id, bg_now_ms(), ok, ok ? r->rtt_us : 0, skew, error, ok);
+    if (ok && bg_registry_outbox_reset(reg, b->id, bg_now_ms()) == BG_OK) {
+        /* The peer answered an authenticated call: its backoff is over. */
+        bg_node_outbox_wake(n);
+    }
     pthread_mutex_lock(&n->live_mu);
     peer_live *l = live_of(n, b->id, b->name);
     bg_strlcpy(l->name, b->name, sizeof(l->name));
@@ -618,6 +599,14 @@ void bg_node_peer_metrics(bg_node *n, char **buf, size_t *len)
                                    "branchgate_peer_breaker_state{branch=\"%s\"} %d\n",
                                    n->live[i].name, (int)bg_peer_breaker(n->peer, n->live[i].id));
     pthread_mutex_unlock(&n->live_mu);
+    char *ob = NULL;
+    size_t olen = 0;
+    bg_node_outbox_metrics(n, &ob, &olen);
+    out = bg_xrealloc(out, at + olen + 1);
+    memcpy(out + at, ob, olen);
+    at += olen;
+    out[at] = '\0';
+    free(ob);
     *buf = out;
     *len = at;
 }

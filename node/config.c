@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proto/json.h"
@@ -94,6 +93,15 @@ static const key keys[] = {
     {"peers.breaker_failures", K_INT, OFF(peers_breaker_failures), 0, 1, 1000, NULL, "5", NULL},
     {"peers.breaker_open_ms", K_INT, OFF(peers_breaker_open_ms), 0, 100, 3600000, NULL, "30000",
      NULL},
+    {"auth.pwhash_opslimit", K_INT, OFF(auth_pwhash_opslimit), 0, 1, 20, NULL, "2", NULL},
+    {"auth.pwhash_memlimit_kib", K_INT, OFF(auth_pwhash_memlimit_kib), 0, 8, 4194304, NULL,
+     "65536", NULL},
+    {"outbox.give_up_after_s", K_INT, OFF(outbox_give_up_after_s), 0, 1, 31536000, NULL, "86400",
+     NULL},
+    {"outbox.backoff_max_s", K_INT, OFF(outbox_backoff_max_s), 0, 1, 86400, NULL, "600", NULL},
+    {"outbox.idempotency_ttl_s", K_INT, OFF(outbox_idempotency_ttl_s), 0, 86400, 31536000, NULL,
+     "172800", NULL},
+    {"sync.batch_users", K_INT, OFF(sync_batch_users), 0, 1, 5000, NULL, "500", NULL},
     {"tls.listen", K_STR, OFF(tls_listen), CAP(tls_listen), 0, 299, NULL, "", check_listen_opt},
     {"tls.cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 1023, NULL, "", NULL},
     {"tls.key", K_STR, OFF(tls_key), CAP(tls_key), 0, 1023, NULL, "", NULL},
@@ -336,21 +344,48 @@ void bg_config_finish(bg_config *c, int ncores)
         c->workers_threads = ncores < 2 ? 2 : ncores;
 }
 
+/* Sets one string member, failing (rather than dropping the key) when
+ * jansson refuses the text. */
+static bool set_str(json_t *obj, const char *name, const char *value)
+{
+    json_t *v = json_string(value);
+    return v != NULL && json_object_set_new(obj, name, v) == 0;
+}
+
 bg_err bg_config_write_identity(const bg_config *c, const char *path)
 {
-    json_t *root = json_pack("{s:{s:s,s:s,s:s}}", "branch", "name", c->branch_name, "type",
-                             c->branch_type, "url", c->branch_url);
-    char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int rc = json_dump_file(root, tmp, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    /* fopen creates the file through the umask; the mode is part of the
-     * contract, so set it explicitly before the file appears under path. */
-    if (rc == 0)
-        rc = chmod(tmp, 0644);
-    if (rc != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
+    /* Start from what the file holds, so an operator's other keys survive
+     * a re-init; a file that is there but unreadable is not ours to
+     * replace. */
+    json_t *root = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f != NULL) {
+        json_error_t je;
+        root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+        fclose(f);
+        if (!json_is_object(root)) {
+            json_decref(root);
+            return BG_EIO;
+        }
+    } else if (errno == ENOENT) {
+        root = json_object();
+    } else {
         return BG_EIO;
     }
-    return BG_OK;
+    json_t *branch = json_object_get(root, "branch");
+    if (!json_is_object(branch)) {
+        branch = json_object();
+        json_object_set_new(root, "branch", branch);
+    }
+    char *text = NULL;
+    if (set_str(branch, "name", c->branch_name) && set_str(branch, "type", c->branch_type) &&
+        set_str(branch, "url", c->branch_url))
+        text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (text == NULL)
+        return BG_EIO;
+    /* Temp file, fsync, rename, with the mode set whatever the umask. */
+    bg_err e = bg_file_write_atomic(path, text, strlen(text), 0644);
+    free(text);
+    return e;
 }

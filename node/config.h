@@ -48,6 +48,12 @@ typedef struct bg_config {
     int64_t peers_rate_burst;
     int64_t peers_breaker_failures;
     int64_t peers_breaker_open_ms;
+    int64_t auth_pwhash_opslimit;
+    int64_t auth_pwhash_memlimit_kib;
+    int64_t outbox_give_up_after_s;
+    int64_t outbox_backoff_max_s;
+    int64_t outbox_idempotency_ttl_s;
+    int64_t sync_batch_users;
     char tls_listen[300];   /* HOST:PORT of the TLS listener; "" = none */
     char tls_cert[1024];    /* PEM certificate chain file */
     char tls_key[1024];     /* PEM private key file */

@@ -60,7 +60,8 @@ static bg_err write_signing_keys(const char *dir, const uint8_t *master)
 /* Creates the database under a temporary name and renames it into place
  * last: the database's presence is what marks the directory initialised,
  * so an init that dies half-way can simply be run again. */
-static bg_err create_database(const char *dir, const uint8_t *master, const char *token)
+static bg_err create_database(const char *dir, const uint8_t *master, const char *token,
+                              const char *branch_name)
 {
     char tmp[4200], final[4200];
     if (!bg_path_join(tmp, sizeof(tmp), dir, BG_DB_FILE ".init") ||
@@ -88,6 +89,8 @@ static bg_err create_database(const char *dir, const uint8_t *master, const char
             e = bg_registry_token_insert(reg, &t);
         if (e == BG_OK)
             e = bg_registry_audit_append(reg, &a);
+        if (e == BG_OK)
+            e = bg_node_org_seed_default(reg, master, branch_name);
         if (e == BG_OK)
             e = bg_registry_commit(reg);
         if (e != BG_OK)
@@ -135,7 +138,7 @@ bg_err bg_node_init_datadir(const bg_init_opts *o, char token_out[BG_TOKEN_MAX],
         bg_sig_wipe(line, sizeof(line));
     }
     if (e == BG_OK)
-        e = create_database(o->data_dir, master, token);
+        e = create_database(o->data_dir, master, token, c.branch_name);
     bg_secret_free(master);
     if (e != BG_OK) {
         bg_sig_wipe(token, sizeof(token));

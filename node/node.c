@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "node/branches.h"
+#include "node/orgs.h"
 #include "node_internal.h"
 #include "proto/log.h"
 #include "proto/mem.h"
@@ -58,6 +59,12 @@ bg_err bg_node_create(const bg_config *cfg, const char *data_dir, bg_node **out)
     if (e == BG_OK)
         e = bg_node_tokens_reload(n, reg);
     if (e == BG_OK) {
+        /* Data dirs made before organisations existed get theirs now. */
+        bg_org def;
+        if (bg_registry_org_get_by_name(reg, BG_DEFAULT_ORG, &def) == BG_ENOTFOUND)
+            e = bg_node_org_seed_default(reg, n->master, cfg->branch_name);
+    }
+    if (e == BG_OK) {
         bg_node_peers_init(n);
         n->peers_ready = true;
         e = bg_node_branches_reload(n, reg);
@@ -85,11 +92,13 @@ void bg_node_destroy(bg_node *n)
     if (n == NULL)
         return;
     bg_node_pinger_stop(n);
+    bg_node_outbox_stop(n);
     /* Queued tasks may still wait on peer calls: the pool goes before the
-     * peer client. */
+     * peer client, and the outbox state after it (late answers land there). */
     bg_pool_destroy(n->pool);
     if (n->peers_ready)
         bg_node_peers_fini(n);
+    bg_node_outbox_free(n);
     bg_secret_free(n->master);
     bg_secret_free(n->token_key);
     free(n->tokens);
@@ -108,6 +117,7 @@ bg_err bg_node_start(bg_node *n)
     bg_err e = bg_peer_client_create(&po, &n->peer);
     if (e != BG_OK)
         return e;
+    bg_node_outbox_start(n);
     bg_node_pinger_start(n);
     return BG_OK;
 }

@@ -44,6 +44,8 @@ struct bg_node {
     pthread_mutex_t live_mu; /* rate buckets and live status */
     struct peer_live *live;
     size_t nlive, cap_live;
+    /* outbox sender (outbox.c) */
+    struct outbox_state *outbox;
     /* pinger (pinger.c) */
     pthread_t pinger;
     bool pinger_started;
@@ -58,6 +60,7 @@ struct bg_node {
 #define BG_KDF_SIGNING "bgsignky"
 #define BG_KDF_PEER_SEAL "bgpeerky"
 #define BG_KDF_PEER_HASH "bgpeerhs"
+#define BG_KDF_WEBHOOK "bgwhsec_"
 
 #define BG_MASTER_KEY_FILE "master.key"
 #define BG_SIGNING_KEY_FILE "signing.key"
@@ -74,6 +77,20 @@ bg_err bg_file_write_atomic(const char *path, const void *data, size_t len, int 
 /* Reads exactly len bytes (the file must be that long). Errors:
  * BG_ENOTFOUND, BG_EIO (wrong size or read error). */
 bg_err bg_file_read_exact(const char *path, void *buf, size_t len);
+
+/* Fills e (code and message) and returns BG_EINVAL. */
+struct bg_node_err;
+bg_err bg_node_errf(struct bg_node_err *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* orgs.c: the "default" organisation init creates (inside its transaction). */
+bg_err bg_node_org_seed_default(bg_registry *reg, const uint8_t *master, const char *branch_name);
+
+/* outbox.c */
+void bg_node_outbox_start(bg_node *n);
+void bg_node_outbox_stop(bg_node *n);
+void bg_node_outbox_free(bg_node *n);
+void bg_node_outbox_metrics(bg_node *n, char **buf, size_t *len);
 
 /* branches.c: lifecycle of the peer state held in bg_node. */
 void bg_node_peers_init(bg_node *n);

@@ -1,6 +1,8 @@
+#define _GNU_SOURCE
 #include "parse.h"
 
 #include <string.h>
+#include <time.h>
 
 bg_err bg_parse_u64(const char *s, size_t len, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -116,4 +118,30 @@ bool bg_str_is_ident(const char *s, size_t len, size_t max_len, const char *extr
             return false;
     }
     return true;
+}
+
+bg_err bg_parse_rfc3339(const char *s, long long *out_ms)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (s == NULL || strlen(s) > 40)
+        return BG_EINVAL;
+    const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (rest == NULL || s[4] != '-' || s[10] != 'T')
+        return BG_EINVAL;
+    long long ms = 0;
+    if (*rest == '.') {
+        int digits = 0;
+        for (rest++; *rest >= '0' && *rest <= '9'; rest++, digits++)
+            if (digits < 3)
+                ms = ms * 10 + (*rest - '0');
+        if (digits == 0)
+            return BG_EINVAL;
+        for (; digits < 3; digits++)
+            ms *= 10;
+    }
+    if (rest[0] != 'Z' || rest[1] != '\0')
+        return BG_EINVAL;
+    *out_ms = (long long)timegm(&tm) * 1000 + ms;
+    return BG_OK;
 }

@@ -31,6 +31,11 @@ bg_err bg_parse_duration(const char *s, size_t len, uint64_t max_s, uint64_t *ou
  * BG_EINVAL); port may be 0 ("pick a free port"). */
 bg_err bg_parse_hostport(const char *s, char *host, size_t host_cap, uint16_t *port);
 
+/* RFC 3339 UTC time "2026-11-23T08:48:23Z" with optional fractional
+ * seconds (milliseconds kept) to unix milliseconds. Only the "Z" offset is
+ * accepted. Errors: BG_EINVAL. */
+bg_err bg_parse_rfc3339(const char *s, long long *out_ms);
+
 /* True when s[0..len) is 1..max_len bytes, each in [A-Za-z0-9] or in
  * `extra` (e.g. "-_."). */
 bool bg_str_is_ident(const char *s, size_t len, size_t max_len, const char *extra);

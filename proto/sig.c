@@ -102,6 +102,16 @@ bg_err bg_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, si
     return BG_OK;
 }
 
+size_t bg_b64_len(size_t n)
+{
+    return sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL) - 1;
+}
+
+void bg_b64_encode(const void *in, size_t n, char *out)
+{
+    sodium_bin2base64(out, bg_b64_len(n) + 1, in, n, sodium_base64_VARIANT_ORIGINAL);
+}
+
 void bg_sig_token_new(const char *prefix, char out[BG_TOKEN_MAX])
 {
     uint8_t raw[BG_TOKEN_RAW_BYTES];
@@ -175,6 +185,23 @@ bg_err bg_sig_ed25519_verify(const uint8_t pk[BG_ED25519_PK_BYTES], const void *
                              const uint8_t sig[BG_ED25519_SIG_BYTES])
 {
     return crypto_sign_ed25519_verify_detached(sig, msg, len, pk) == 0 ? BG_OK : BG_EAUTH;
+}
+
+bg_err bg_sig_pwhash(const char *password, size_t len, unsigned long long opslimit,
+                     size_t memlimit, char out[BG_PWHASH_MAX])
+{
+    if (opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN || memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN)
+        return BG_EINVAL;
+    if (crypto_pwhash_argon2id_str(out, password, len, opslimit, memlimit) != 0)
+        return BG_ENOMEM;
+    return BG_OK;
+}
+
+bg_err bg_sig_pwhash_verify(const char *hash, const char *password, size_t len)
+{
+    if (hash == NULL || strncmp(hash, "$argon2id$", 10) != 0)
+        return BG_EAUTH;
+    return crypto_pwhash_argon2id_str_verify(hash, password, len) == 0 ? BG_OK : BG_EAUTH;
 }
 
 const char *bg_sig_version(void)

@@ -64,6 +64,11 @@ size_t bg_b64url_len(size_t n);
 void bg_b64url_encode(const void *in, size_t n, char *out);
 bg_err bg_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap, size_t *outlen);
 
+/* Standard base64 with padding (RFC 4648 section 4); out needs
+ * bg_b64_len(n)+1 bytes. */
+size_t bg_b64_len(size_t n);
+void bg_b64_encode(const void *in, size_t n, char *out);
+
 /* A fresh random token "<prefix><base64url of 32 random bytes>"; prefix
  * is at most 8 bytes. out must hold BG_TOKEN_MAX bytes. */
 void bg_sig_token_new(const char *prefix, char out[BG_TOKEN_MAX]);
@@ -96,6 +101,19 @@ void bg_sig_ed25519_sign(const uint8_t sk[BG_ED25519_SK_BYTES], const void *msg,
                          uint8_t sig[BG_ED25519_SIG_BYTES]);
 bg_err bg_sig_ed25519_verify(const uint8_t pk[BG_ED25519_PK_BYTES], const void *msg, size_t len,
                              const uint8_t sig[BG_ED25519_SIG_BYTES]);
+
+#define BG_PWHASH_MAX 128 /* argon2id string, NUL included */
+
+/* argon2id hash string of a password (libsodium crypto_pwhash_str) with
+ * the given cost (opslimit >= 1, memlimit in bytes >= 8 KiB). Errors:
+ * BG_ENOMEM (the memory cost could not be had), BG_EINVAL. CPU-heavy:
+ * worker threads only. */
+bg_err bg_sig_pwhash(const char *password, size_t len, unsigned long long opslimit,
+                     size_t memlimit, char out[BG_PWHASH_MAX]);
+
+/* Verifies a password against a hash string. Returns BG_OK or BG_EAUTH
+ * (also for a malformed hash). Worker threads only. */
+bg_err bg_sig_pwhash_verify(const char *hash, const char *password, size_t len);
 
 /* libsodium's version string. */
 const char *bg_sig_version(void);

@@ -96,6 +96,21 @@ bg_err bg_registry_branch_get(bg_registry *r, const char *org, const char *name,
     return BG_OK;
 }
 
+bg_err bg_registry_branch_get_id(bg_registry *r, int64_t id, bg_branch *out)
+{
+    static const char sql[] = "SELECT " COLS " FROM branches WHERE id = ?";
+    sqlite3_stmt *st = bg_reg_stmt(r, sql);
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read_row(st, out);
+    bg_err e = bg_reg_err(r, rc);
+    sqlite3_reset(st);
+    return e == BG_OK && rc != SQLITE_ROW ? BG_ENOTFOUND : e;
+}
+
 bg_err bg_registry_branch_list(bg_registry *r, bool include_inactive, int64_t after_id,
                                size_t limit, bg_branch **out, size_t *n)
 {

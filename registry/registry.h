@@ -147,6 +147,9 @@ bg_err bg_registry_branch_get(bg_registry *r, const char *org, const char *name,
 bg_err bg_registry_branch_list(bg_registry *r, bool include_inactive, int64_t after_id,
                                size_t limit, bg_branch **out, size_t *n);
 
+/* Reads one branch by row id. Errors: BG_ENOTFOUND. */
+bg_err bg_registry_branch_get_id(bg_registry *r, int64_t id, bg_branch *out);
+
 /* Rewrites the mutable columns of the row with b->id (url, type, keys,
  * certificate, pin, is_active, verified). Errors: BG_ENOTFOUND. */
 bg_err bg_registry_branch_update(bg_registry *r, const bg_branch *b);
@@ -158,5 +161,164 @@ bg_err bg_registry_branch_record_ping(bg_registry *r, int64_t id, long long at_m
 
 void bg_registry_branch_clear(bg_branch *b);
 void bg_registry_branch_free(bg_branch *arr, size_t n);
+
+/* ---- organisations and users (every user query is scoped by org) ---- */
+
+#define BG_WEBHOOK_SECRET_MAX 96
+
+typedef struct bg_org {
+    char id[BG_UUID_LEN + 1];
+    char name[201];
+    char parent_id[BG_UUID_LEN + 1]; /* "" = none */
+    char home_branch[64];
+    int64_t version;
+    uint8_t webhook_sealed[BG_WEBHOOK_SECRET_MAX + BG_SEAL_OVERHEAD];
+    size_t webhook_sealed_len;
+    long long created_ms, updated_ms;
+} bg_org;
+
+/* Inserts or, when o->id exists and o->version is newer, replaces the
+ * organisation's synced fields (the webhook secret is never replaced by
+ * an upsert). *applied tells whether the row changed. */
+bg_err bg_registry_org_upsert(bg_registry *r, const bg_org *o, bool *applied);
+
+/* Errors: BG_ENOTFOUND. */
+bg_err bg_registry_org_get(bg_registry *r, const char *id, bg_org *out);
+bg_err bg_registry_org_get_by_name(bg_registry *r, const char *name, bg_org *out);
+
+/* Organisations with id > after (text order), at most limit. malloc'ed. */
+bg_err bg_registry_org_list(bg_registry *r, const char *after, size_t limit, bg_org **out,
+                            size_t *n);
+
+/* Updates name/parent/home/version/webhook secret of an existing row.
+ * Errors: BG_ENOTFOUND. */
+bg_err bg_registry_org_update(bg_registry *r, const bg_org *o);
+
+typedef struct bg_user {
+    char id[BG_UUID_LEN + 1];
+    char organization_id[BG_UUID_LEN + 1];
+    char email[255];
+    char name[201];
+    char role[8];
+    char home_branch[64];
+    char password_hash[160]; /* argon2id string; "" on branches that are not home */
+    int64_t version;
+    bool deleted;
+    long long created_ms, updated_ms;
+} bg_user;
+
+/* Inserts a user. Errors: BG_ECONFLICT (same id, or same email in the
+ * organisation). */
+bg_err bg_registry_user_insert(bg_registry *r, const bg_user *u);
+
+/* Inserts or replaces a synced user when u->version is newer than the
+ * stored one; the stored password hash is kept. *applied as above.
+ * Errors: BG_ECONFLICT (the email belongs to another user). */
+bg_err bg_registry_user_upsert(bg_registry *r, const bg_user *u, bool *applied);
+
+/* One user of organisation org (tombstones included only if asked).
+ * Errors: BG_ENOTFOUND. */
+bg_err bg_registry_user_get(bg_registry *r, const char *org, const char *id, bool with_deleted,
+                            bg_user *out);
+bg_err bg_registry_user_get_by_email(bg_registry *r, const char *org, const char *email,
+                                     bg_user *out);
+
+/* Users of org with id > after, at most limit (0 = all), tombstones only if
+ * with_deleted. malloc'ed. */
+bg_err bg_registry_user_list(bg_registry *r, const char *org, const char *after, size_t limit,
+                             bool with_deleted, bg_user **out, size_t *n);
+
+/* Marks a user deleted with a new version. Errors: BG_ENOTFOUND. */
+bg_err bg_registry_user_tombstone(bg_registry *r, const char *org, const char *id,
+                                  int64_t version, long long now_ms);
+
+/* Branches an organisation is shared with. */
+bg_err bg_registry_org_share_add(bg_registry *r, const char *org, int64_t branch_id);
+bg_err bg_registry_org_shares(bg_registry *r, const char *org, int64_t **ids, size_t *n);
+bg_err bg_registry_orgs_shared_with(bg_registry *r, int64_t branch_id, char (**ids)[BG_UUID_LEN + 1],
+                                    size_t *n);
+
+/* ---- the outbox ---- */
+
+typedef struct bg_outbox_msg {
+    int64_t id;
+    int64_t branch_id;
+    char kind[24];          /* "org_sync" | "share_resource" */
+    char organization_id[BG_UUID_LEN + 1];
+    char path[128];
+    char *payload;          /* JSON text, malloc'ed */
+    char idempotency_key[80];
+    char state[8];
+    int attempts;
+    long long next_attempt_ms, created_ms;
+    int last_status;
+    char last_error[256];
+} bg_outbox_msg;
+
+/* Appends a message (call inside the transaction of the change). */
+bg_err bg_registry_outbox_add(bg_registry *r, bg_outbox_msg *m);
+
+/* The oldest pending message of every destination (one per branch, so a
+ * destination is served in order). malloc'ed; free with
+ * bg_registry_outbox_free. */
+bg_err bg_registry_outbox_heads(bg_registry *r, bg_outbox_msg **out, size_t *n);
+
+/* Delivered: the row goes away. */
+bg_err bg_registry_outbox_done(bg_registry *r, int64_t id);
+
+/* A failed attempt: attempts+1, next attempt, last status/error; dead
+ * moves it to the dead-letter state. */
+bg_err bg_registry_outbox_retry(bg_registry *r, int64_t id, long long next_ms, int status,
+                                const char *error, bool dead);
+
+/* Every pending message of a branch becomes due now (backoff reset). */
+bg_err bg_registry_outbox_reset(bg_registry *r, int64_t branch_id, long long now_ms);
+
+typedef struct bg_outbox_stats {
+    int64_t branch_id;
+    int64_t depth, dead;
+    long long oldest_created_ms; /* 0 when empty */
+    long long next_attempt_ms;   /* 0 when empty */
+    int attempts;                /* of the head message */
+    char last_error[256];
+} bg_outbox_stats;
+
+/* Per-destination statistics of pending messages (branch_id 0 = all). */
+bg_err bg_registry_outbox_stats(bg_registry *r, int64_t branch_id, bg_outbox_stats **out,
+                                size_t *n);
+
+void bg_registry_outbox_free(bg_outbox_msg *m, size_t n);
+
+/* ---- idempotency keys of inbound peer calls ---- */
+
+/* The stored answer of (peer, key): status and malloc'ed body. Errors:
+ * BG_ENOTFOUND. */
+bg_err bg_registry_idem_get(bg_registry *r, int64_t peer_id, const char *key, int *status,
+                            char **body);
+bg_err bg_registry_idem_put(bg_registry *r, int64_t peer_id, const char *key, int status,
+                            const char *body, long long now_ms);
+/* Forgets keys stored before cutoff_ms. */
+bg_err bg_registry_idem_expire(bg_registry *r, long long cutoff_ms);
+
+/* ---- resources shared by other branches ---- */
+
+typedef struct bg_shared {
+    char organization_id[BG_UUID_LEN + 1];
+    char resource_type[16];
+    char resource_id[129];
+    char from_branch[64];
+    char permissions[128]; /* JSON array text */
+    long long expires_ms;  /* 0 = never */
+    char *payload;         /* JSON text, malloc'ed */
+    long long updated_ms;
+} bg_shared;
+
+bg_err bg_registry_shared_put(bg_registry *r, const bg_shared *s);
+/* Errors: BG_ENOTFOUND (absent or expired at now_ms). */
+bg_err bg_registry_shared_get(bg_registry *r, const char *org, const char *type, const char *id,
+                              long long now_ms, bg_shared *out);
+bg_err bg_registry_shared_list(bg_registry *r, const char *org, const char *type,
+                               long long now_ms, bg_shared **out, size_t *n);
+void bg_registry_shared_free(bg_shared *s, size_t n);
 
 #endif

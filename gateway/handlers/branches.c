@@ -365,6 +365,31 @@ static const char *breaker_name(bg_breaker_state s)
     return s == BG_BREAKER_OPEN ? "open" : s == BG_BREAKER_HALF_OPEN ? "half_open" : "closed";
 }
 
+static json_t *outbox_json(bg_registry *reg, int64_t branch_id)
+{
+    bg_outbox_stats *st = NULL;
+    size_t n = 0;
+    json_t *o = json_pack("{s:i,s:i,s:n,s:n,s:i,s:n}", "depth", 0, "dead", 0,
+                          "oldest_pending_age_s", "next_attempt_at", "attempts", 0, "last_error");
+    if (bg_registry_outbox_stats(reg, branch_id, &st, &n) == BG_OK && n == 1) {
+        char next[32];
+        long long now = bg_now_ms();
+        bg_format_rfc3339(st->next_attempt_ms / 1000, next);
+        json_object_set_new(o, "depth", json_integer(st->depth));
+        json_object_set_new(o, "dead", json_integer(st->dead));
+        if (st->depth > 0) {
+            json_object_set_new(o, "oldest_pending_age_s",
+                                json_real((double)(now - st->oldest_created_ms) / 1000.0));
+            json_object_set_new(o, "next_attempt_at", json_string(next));
+            json_object_set_new(o, "attempts", json_integer(st->attempts));
+            if (st->last_error[0])
+                json_object_set_new(o, "last_error", json_string(st->last_error));
+        }
+    }
+    free(st);
+    return o;
+}
+
 static void status_work(bg_gw_job *job, bg_registry *reg)
 {
     bg_branch b;
@@ -374,12 +399,12 @@ static void status_work(bg_gw_job *job, bg_registry *reg)
     bg_format_rfc3339(b.last_ping_ms / 1000, ping);
     bg_breaker_state bs = bg_peer_breaker(bg_node_peer_client(job->node), b.id);
     json_t *out = json_pack(
-        "{s:s,s:s,s:b,s:b,s:o,s:f,s:I,s:o,s:s,s:{s:i,s:n,s:n}}", "branch_name", b.name, "state",
-        b.state, "is_active", b.is_active, "verified", b.verified, "last_ping_at",
+        "{s:s,s:s,s:b,s:b,s:o,s:f,s:I,s:o,s:s,s:o}", "branch_name", b.name, "state", b.state,
+        "is_active", b.is_active, "verified", b.verified, "last_ping_at",
         b.last_ping_ms ? json_string(ping) : json_null(), "rtt_ms", (double)b.rtt_us / 1000.0,
         "clock_skew_ms", (json_int_t)b.clock_skew_ms, "last_error",
         b.last_error[0] ? json_string(b.last_error) : json_null(), "breaker", breaker_name(bs),
-        "outbox", "depth", 0, "oldest_pending_age_s", "next_attempt_at");
+        "outbox", outbox_json(reg, b.id));
     bg_registry_branch_clear(&b);
     bg_gw_job_ok(job, 200, out);
 }

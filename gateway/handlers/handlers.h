@@ -36,4 +36,22 @@ void bg_h_branches_status(bg_reqctx *rc);
 void bg_h_cross_health(bg_reqctx *rc);
 void bg_h_cross_test_communication(bg_reqctx *rc);
 
+/* orgs.c */
+void bg_h_orgs_list(bg_reqctx *rc);
+void bg_h_orgs_create(bg_reqctx *rc);
+void bg_h_orgs_get(bg_reqctx *rc);
+void bg_h_orgs_patch(bg_reqctx *rc);
+void bg_h_orgs_rotate_secret(bg_reqctx *rc);
+void bg_h_orgs_sync(bg_reqctx *rc);
+void bg_h_orgs_share(bg_reqctx *rc);
+void bg_h_users_list(bg_reqctx *rc);
+void bg_h_users_create(bg_reqctx *rc);
+void bg_h_users_get(bg_reqctx *rc);
+void bg_h_users_delete(bg_reqctx *rc);
+void bg_h_branches_resync(bg_reqctx *rc);
+void bg_h_cross_sync_org(bg_reqctx *rc);
+void bg_h_cross_share(bg_reqctx *rc);
+void bg_h_templates_list(bg_reqctx *rc);
+void bg_h_templates_get(bg_reqctx *rc);
+
 #endif
