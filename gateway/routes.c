@@ -37,6 +37,8 @@ static const bg_route routes[] = {
      NULL},
     {"POST", "/api/v1/organizations/{id}/share", bg_h_orgs_share, BG_AUTH_ADMIN, 0, BG_ROUTE_JSON,
      NULL},
+    {"GET", "/api/v1/outbox", bg_h_outbox_list, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"POST", "/api/v1/outbox/{id}/requeue", bg_h_outbox_requeue, BG_AUTH_ADMIN, 0, 0, NULL},
     {"GET", "/api/v1/templates", bg_h_templates_list, BG_AUTH_USER, 0, 0, NULL},
     {"GET", "/api/v1/templates/{id}", bg_h_templates_get, BG_AUTH_USER, 0, 0, NULL},
     {"GET", "/api/v1/cross-branch/health", bg_h_cross_health, BG_AUTH_PEER, 0, 0, NULL},

@@ -166,6 +166,54 @@ bg_err bg_registry_outbox_stats(bg_registry *r, int64_t branch_id, bg_outbox_sta
     return BG_OK;
 }
 
+bg_err bg_registry_outbox_list(bg_registry *r, const char *state, int64_t after, size_t limit,
+                               bg_outbox_msg **out, size_t *n)
+{
+    static const char sql[] = "SELECT " OUTBOX_COLS " FROM outbox WHERE state = ? AND id > ?"
+                              " ORDER BY id LIMIT ?";
+    sqlite3_stmt *st = bg_reg_stmt(r, sql);
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
+    bg_outbox_msg *arr = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            arr = bg_xrealloc(arr, cap * sizeof(*arr));
+        }
+        read_msg(st, &arr[len++]);
+    }
+    bg_err e = bg_reg_err(r, rc);
+    sqlite3_reset(st);
+    if (e != BG_OK) {
+        bg_registry_outbox_free(arr, len);
+        return e;
+    }
+    *out = arr;
+    *n = len;
+    return BG_OK;
+}
+
+bg_err bg_registry_outbox_requeue(bg_registry *r, int64_t id, long long now_ms)
+{
+    static const char sql[] = "UPDATE outbox SET state = 'pending', attempts = 0,"
+                              " next_attempt_ms = ?, created_ms = ? WHERE id = ? AND state = 'dead'";
+    sqlite3_stmt *st = bg_reg_stmt(r, sql);
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int64(st, 3, id);
+    bg_err e = bg_reg_exec_stmt(r, st);
+    if (e == BG_OK && sqlite3_changes(r->db) == 0)
+        return BG_ENOTFOUND;
+    return e;
+}
+
 void bg_registry_outbox_free(bg_outbox_msg *m, size_t n)
 {
     if (m == NULL)

@@ -287,6 +287,15 @@ typedef struct bg_outbox_stats {
 bg_err bg_registry_outbox_stats(bg_registry *r, int64_t branch_id, bg_outbox_stats **out,
                                 size_t *n);
 
+/* Messages in a state ("pending" or "dead") with id > after, oldest first,
+ * at most limit. malloc'ed. */
+bg_err bg_registry_outbox_list(bg_registry *r, const char *state, int64_t after, size_t limit,
+                               bg_outbox_msg **out, size_t *n);
+
+/* A dead message becomes pending and due now, attempts reset.
+ * Errors: BG_ENOTFOUND (no dead message with that id). */
+bg_err bg_registry_outbox_requeue(bg_registry *r, int64_t id, long long now_ms);
+
 void bg_registry_outbox_free(bg_outbox_msg *m, size_t n);
 
 /* ---- idempotency keys of inbound peer calls ---- */

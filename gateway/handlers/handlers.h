@@ -54,4 +54,8 @@ void bg_h_cross_share(bg_reqctx *rc);
 void bg_h_templates_list(bg_reqctx *rc);
 void bg_h_templates_get(bg_reqctx *rc);
 
+/* outbox.c */
+void bg_h_outbox_list(bg_reqctx *rc);
+void bg_h_outbox_requeue(bg_reqctx *rc);
+
 #endif
