@@ -197,8 +197,8 @@ const bg_route *bg_gw_routes(size_t *n);
  * other thread starts. */
 void bg_gateway_block_signals(void);
 
-/* Binds, starts the loops, serves until SIGTERM/SIGINT, drains and
- * returns the process exit code. Main thread. */
+/* Binds, starts the loops, serves until SIGTERM, SIGINT or SIGHUP, drains
+ * and returns the process exit code. Main thread. */
 int bg_gateway_run(bg_node *node);
 
 /* True when url (any form) normalises to this branch's own URL. */

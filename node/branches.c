@@ -123,8 +123,9 @@ static bg_err check_url(bg_node *n, const char *url, char *norm, bg_node_err *e)
 
 static bg_err check_tls(const char *cert, const char *pin, bg_node_err *e)
 {
-    if (cert != NULL && (strncmp(cert, "-----BEGIN CERTIFICATE-----", 27) != 0 ||
-                         strlen(cert) > 65536))
+    /* "" is allowed: a PATCH uses it to remove the certificate. */
+    if (cert != NULL && cert[0] != '\0' &&
+        (strncmp(cert, "-----BEGIN CERTIFICATE-----", 27) != 0 || strlen(cert) > 65536))
         return bg_node_errf(e, "INVALID_CERTIFICATE", "ssl_certificate must be a PEM certificate");
     if (pin != NULL && pin[0] != '\0' && !bg_peer_pin_valid(pin))
         return bg_node_errf(e, "INVALID_PIN", "spki_pin must be sha256// followed by a base64 SHA-256");
@@ -287,7 +288,7 @@ bg_err bg_node_branches_reload(bg_node *n, bg_registry *reg)
 {
     bg_branch *list = NULL;
     size_t cnt = 0;
-    bg_err e = bg_registry_branch_list(reg, true, 0, 0, &list, &cnt);
+    bg_err e = bg_registry_branch_list(reg, NULL, true, 0, 0, &list, &cnt);
     if (e != BG_OK)
         return e;
     peer_entry *fresh = bg_xcalloc(cnt ? cnt : 1, sizeof(*fresh));
@@ -556,7 +557,7 @@ json_t *bg_node_branch_ping_all(bg_node *n, bg_registry *reg, const char *reques
 {
     bg_branch *list = NULL;
     size_t cnt = 0;
-    if (bg_registry_branch_list(reg, false, 0, 0, &list, &cnt) != BG_OK)
+    if (bg_registry_branch_list(reg, NULL, false, 0, 0, &list, &cnt) != BG_OK)
         return NULL;
     json_t *results = ping_many(n, reg, list, cnt, request_id);
     bg_registry_branch_free(list, cnt);

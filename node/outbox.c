@@ -213,7 +213,7 @@ static void refresh_stats(bg_node *n, bg_registry *reg)
     size_t cnt = 0, nb = 0;
     if (bg_registry_outbox_stats(reg, 0, &s, &cnt) != BG_OK)
         return;
-    if (bg_registry_branch_list(reg, false, 0, 0, &list, &nb) != BG_OK) {
+    if (bg_registry_branch_list(reg, NULL, false, 0, 0, &list, &nb) != BG_OK) {
         free(s);
         return;
     }

@@ -11,7 +11,8 @@
  *
  * Threads: bg_peer_send may be called from any thread. Its callback runs
  * on the peer thread and must not block; the gateway posts the result to
- * the loop that asked, background threads use bg_peer_call_sync.
+ * the loop that asked, background threads wait for it (bg_peer_call_sync,
+ * or their own wait for several calls at once).
  */
 #ifndef BG_NODE_PEER_H
 #define BG_NODE_PEER_H

@@ -71,7 +71,8 @@ bg_err bg_registry_branch_insert(bg_registry *r, bg_branch *b)
 bg_err bg_registry_branch_get(bg_registry *r, const char *org, const char *name, bg_branch *out)
 {
     static const char sql[] = "SELECT " COLS " FROM branches WHERE branch_name = ?1"
-                              " AND (?2 IS NULL OR organization_id = ?2) ORDER BY id LIMIT 2";
+                              " AND (?2 IS NULL OR organization_id = ?2)"
+                              " ORDER BY organization_id <> '', id LIMIT 2";
     sqlite3_stmt *st = bg_reg_stmt(r, sql);
     if (st == NULL)
         return BG_EIO;
@@ -86,7 +87,7 @@ bg_err bg_registry_branch_get(bg_registry *r, const char *org, const char *name,
     }
     bg_branch b;
     read_row(st, &b);
-    rc = sqlite3_step(st);
+    rc = b.organization_id[0] == '\0' ? SQLITE_DONE : sqlite3_step(st);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW) {
         bg_registry_branch_clear(&b);
@@ -111,17 +112,20 @@ bg_err bg_registry_branch_get_id(bg_registry *r, int64_t id, bg_branch *out)
     return e == BG_OK && rc != SQLITE_ROW ? BG_ENOTFOUND : e;
 }
 
-bg_err bg_registry_branch_list(bg_registry *r, bool include_inactive, int64_t after_id,
-                               size_t limit, bg_branch **out, size_t *n)
+bg_err bg_registry_branch_list(bg_registry *r, const char *org, bool include_inactive,
+                               int64_t after_id, size_t limit, bg_branch **out, size_t *n)
 {
     static const char sql[] = "SELECT " COLS " FROM branches WHERE id > ?1"
-                              " AND (?2 OR is_active = 1) ORDER BY id LIMIT ?3";
+                              " AND (?2 OR is_active = 1) AND (?4 IS NULL OR organization_id = ?4)"
+                              " ORDER BY id LIMIT ?3";
     sqlite3_stmt *st = bg_reg_stmt(r, sql);
     if (st == NULL)
         return BG_EIO;
     sqlite3_bind_int64(st, 1, after_id);
     sqlite3_bind_int(st, 2, include_inactive);
     sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
+    if (org != NULL)
+        sqlite3_bind_text(st, 4, org, -1, SQLITE_STATIC);
     bg_branch *arr = NULL;
     size_t len = 0, cap = 0;
     int rc;

@@ -53,9 +53,12 @@ bg_err bg_registry_outbox_add(bg_registry *r, bg_outbox_msg *m)
 
 bg_err bg_registry_outbox_heads(bg_registry *r, bg_outbox_msg **out, size_t *n)
 {
+    /* One index seek per branch, not a scan of every pending row: the
+     * outbox can hold many thousands of messages for a peer that is down. */
     static const char sql[] =
-        "SELECT " OUTBOX_COLS " FROM outbox WHERE id IN"
-        " (SELECT min(id) FROM outbox WHERE state = 'pending' GROUP BY branch_id) ORDER BY id";
+        "SELECT " OUTBOX_COLS " FROM outbox WHERE id IN (SELECT"
+        " (SELECT i.id FROM outbox i WHERE i.state = 'pending' AND i.branch_id = b.id"
+        "  ORDER BY i.id LIMIT 1) FROM branches b) ORDER BY id";
     sqlite3_stmt *st = bg_reg_stmt(r, sql);
     if (st == NULL)
         return BG_EIO;

@@ -136,16 +136,16 @@ typedef struct bg_branch {
  * (organization_id, name) exists. */
 bg_err bg_registry_branch_insert(bg_registry *r, bg_branch *b);
 
-/* Reads one branch by name. org NULL matches any organisation; when that
- * finds several, BG_ECONFLICT. Errors: BG_ENOTFOUND. Free with
- * bg_registry_branch_clear. */
+/* Reads one branch by name. org NULL matches any organisation, preferring
+ * the branch tied to none; when several are tied to organisations,
+ * BG_ECONFLICT. Errors: BG_ENOTFOUND. Free with bg_registry_branch_clear. */
 bg_err bg_registry_branch_get(bg_registry *r, const char *org, const char *name, bg_branch *out);
 
-/* Branches with id > after_id in id order, at most limit (0 = all);
- * inactive ones only when include_inactive. Free with
- * bg_registry_branch_free. */
-bg_err bg_registry_branch_list(bg_registry *r, bool include_inactive, int64_t after_id,
-                               size_t limit, bg_branch **out, size_t *n);
+/* Branches with id > after_id in id order, at most limit (0 = all), of
+ * organisation org (NULL = all); inactive ones only when include_inactive.
+ * Free with bg_registry_branch_free. */
+bg_err bg_registry_branch_list(bg_registry *r, const char *org, bool include_inactive,
+                               int64_t after_id, size_t limit, bg_branch **out, size_t *n);
 
 /* Reads one branch by row id. Errors: BG_ENOTFOUND. */
 bg_err bg_registry_branch_get_id(bg_registry *r, int64_t id, bg_branch *out);

@@ -75,7 +75,7 @@ static void list_work(bg_gw_job *job, bg_registry *reg)
     const char *org = in_str(job, "org");
     bg_branch *list = NULL;
     size_t n = 0;
-    bg_err e = bg_registry_branch_list(reg, true, after, (size_t)limit + 1, &list, &n);
+    bg_err e = bg_registry_branch_list(reg, org, true, after, (size_t)limit + 1, &list, &n);
     if (e != BG_OK) {
         bg_gw_job_fail(job, e, NULL, "cannot list branches: %s", bg_registry_errmsg(reg));
         return;
@@ -83,8 +83,7 @@ static void list_work(bg_gw_job *job, bg_registry *reg)
     json_t *arr = json_array();
     size_t shown = n > (size_t)limit ? (size_t)limit : n;
     for (size_t i = 0; i < shown; i++)
-        if (org == NULL || strcmp(list[i].organization_id, org) == 0)
-            json_array_append_new(arr, bg_node_branch_json(&list[i]));
+        json_array_append_new(arr, bg_node_branch_json(&list[i]));
     json_t *out = json_pack("{s:o}", "branches", arr);
     if (n > (size_t)limit) {
         char cursor[24];
@@ -345,7 +344,7 @@ static void ping_load_all(bg_gw_job *job, bg_registry *reg)
     ping_flow *f = bg_xcalloc(1, sizeof(*f));
     job->state = f;
     job->state_free = ping_flow_free;
-    bg_err e = bg_registry_branch_list(reg, false, 0, 0, &f->list, &f->n);
+    bg_err e = bg_registry_branch_list(reg, NULL, false, 0, 0, &f->list, &f->n);
     if (e != BG_OK) {
         bg_gw_job_fail(job, e, NULL, "cannot read branches: %s", bg_registry_errmsg(reg));
         return;
