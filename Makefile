@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test asan-test clean
+.PHONY: all deps build run test asan-test bench clean
 
 all: build
 
@@ -29,6 +29,11 @@ asan-test: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+
+# Every bench/ script, each bounded in time; results go to docs/performance.md.
+bench: build
+	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install -y wrk" >&2; exit 1; }
+	@set -e; for s in bench/*.sh; do echo "== $$s"; BRANCHGATE_BIN=$(CURDIR)/$(BUILD)/branchgate bash $$s; done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -9,8 +9,9 @@
     " ssl_certificate, spki_pin, is_active, verified, last_ping_ms, state, rtt_us,"               \
     " clock_skew_ms, last_error, created_ms, updated_ms"
 
-static void read_row(sqlite3_stmt *st, bg_branch *b)
+static void read_row(sqlite3_stmt *st, void *elem)
 {
+    bg_branch *b = elem;
     memset(b, 0, sizeof(*b));
     b->id = sqlite3_column_int64(st, 0);
     bg_reg_col_text(st, 1, b->organization_id, sizeof(b->organization_id));
@@ -36,6 +37,11 @@ static void read_row(sqlite3_stmt *st, bg_branch *b)
     bg_reg_col_text(st, 15, b->last_error, sizeof(b->last_error));
     b->created_ms = sqlite3_column_int64(st, 16);
     b->updated_ms = sqlite3_column_int64(st, 17);
+}
+
+static void clear_row(void *elem)
+{
+    bg_registry_branch_clear(elem);
 }
 
 bg_err bg_registry_branch_insert(bg_registry *r, bg_branch *b)
@@ -126,25 +132,8 @@ bg_err bg_registry_branch_list(bg_registry *r, const char *org, bool include_ina
     sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
     if (org != NULL)
         sqlite3_bind_text(st, 4, org, -1, SQLITE_STATIC);
-    bg_branch *arr = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            arr = bg_xrealloc(arr, cap * sizeof(*arr));
-        }
-        read_row(st, &arr[len++]);
-    }
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    if (e != BG_OK) {
-        bg_registry_branch_free(arr, len);
-        return e;
-    }
-    *out = arr;
-    *n = len;
-    return BG_OK;
+    return bg_reg_collect(r, st, sizeof(bg_branch), read_row, clear_row,
+                          (void **)out, n);
 }
 
 bg_err bg_registry_branch_update(bg_registry *r, const bg_branch *b)

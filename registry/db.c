@@ -200,6 +200,34 @@ bg_err bg_reg_exec_stmt(bg_registry *r, sqlite3_stmt *st)
     return e;
 }
 
+bg_err bg_reg_collect(bg_registry *r, sqlite3_stmt *st, size_t size,
+                      void (*read)(sqlite3_stmt *st, void *elem), void (*clear)(void *elem),
+                      void **out, size_t *n)
+{
+    char *arr = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16;
+            arr = bg_xrealloc(arr, cap * size);
+        }
+        read(st, arr + len * size);
+        len++;
+    }
+    bg_err e = bg_reg_err(r, rc);
+    sqlite3_reset(st);
+    if (e != BG_OK) {
+        for (size_t i = 0; clear != NULL && i < len; i++)
+            clear(arr + i * size);
+        free(arr);
+        return e;
+    }
+    *out = arr;
+    *n = len;
+    return BG_OK;
+}
+
 void bg_reg_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
 {
     const unsigned char *t = sqlite3_column_text(st, col);

@@ -8,8 +8,9 @@
 
 #define ORG_COLS "id, name, parent_id, home_branch, version, webhook_secret, created_ms, updated_ms"
 
-static void read_org(sqlite3_stmt *st, bg_org *o)
+static void read_org(sqlite3_stmt *st, void *elem)
 {
+    bg_org *o = elem;
     memset(o, 0, sizeof(*o));
     bg_reg_col_text(st, 0, o->id, sizeof(o->id));
     bg_reg_col_text(st, 1, o->name, sizeof(o->name));
@@ -99,25 +100,8 @@ bg_err bg_registry_org_list(bg_registry *r, const char *after, size_t limit, bg_
         return BG_EIO;
     sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
-    bg_org *arr = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            arr = bg_xrealloc(arr, cap * sizeof(*arr));
-        }
-        read_org(st, &arr[len++]);
-    }
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    if (e != BG_OK) {
-        free(arr);
-        return e;
-    }
-    *out = arr;
-    *n = len;
-    return BG_OK;
+    return bg_reg_collect(r, st, sizeof(bg_org), read_org, NULL,
+                          (void **)out, n);
 }
 
 bg_err bg_registry_org_update(bg_registry *r, const bg_org *o)
@@ -150,8 +134,9 @@ bg_err bg_registry_org_update(bg_registry *r, const bg_org *o)
     "id, organization_id, email, name, role, home_branch, password_hash, version, deleted,"       \
     " created_ms, updated_ms"
 
-static void read_user(sqlite3_stmt *st, bg_user *u)
+static void read_user(sqlite3_stmt *st, void *elem)
 {
+    bg_user *u = elem;
     memset(u, 0, sizeof(*u));
     bg_reg_col_text(st, 0, u->id, sizeof(u->id));
     bg_reg_col_text(st, 1, u->organization_id, sizeof(u->organization_id));
@@ -260,25 +245,8 @@ bg_err bg_registry_user_list(bg_registry *r, const char *org, const char *after,
     sqlite3_bind_text(st, 2, after ? after : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, with_deleted);
     sqlite3_bind_int64(st, 4, limit ? (sqlite3_int64)limit : -1);
-    bg_user *arr = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 16;
-            arr = bg_xrealloc(arr, cap * sizeof(*arr));
-        }
-        read_user(st, &arr[len++]);
-    }
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    if (e != BG_OK) {
-        free(arr);
-        return e;
-    }
-    *out = arr;
-    *n = len;
-    return BG_OK;
+    return bg_reg_collect(r, st, sizeof(bg_user), read_user, NULL,
+                          (void **)out, n);
 }
 
 bg_err bg_registry_user_tombstone(bg_registry *r, const char *org, const char *id,

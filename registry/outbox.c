@@ -10,8 +10,9 @@
     "id, branch_id, kind, organization_id, path, payload, idempotency_key, state, attempts,"      \
     " next_attempt_ms, created_ms, last_status, last_error"
 
-static void read_msg(sqlite3_stmt *st, bg_outbox_msg *m)
+static void read_msg(sqlite3_stmt *st, void *elem)
 {
+    bg_outbox_msg *m = elem;
     memset(m, 0, sizeof(*m));
     m->id = sqlite3_column_int64(st, 0);
     m->branch_id = sqlite3_column_int64(st, 1);
@@ -27,6 +28,16 @@ static void read_msg(sqlite3_stmt *st, bg_outbox_msg *m)
     m->created_ms = sqlite3_column_int64(st, 10);
     m->last_status = sqlite3_column_int(st, 11);
     bg_reg_col_text(st, 12, m->last_error, sizeof(m->last_error));
+}
+
+static void clear_msg(void *elem)
+{
+    free(((bg_outbox_msg *)elem)->payload);
+}
+
+static void clear_shared(void *elem)
+{
+    free(((bg_shared *)elem)->payload);
 }
 
 bg_err bg_registry_outbox_add(bg_registry *r, bg_outbox_msg *m)
@@ -62,25 +73,8 @@ bg_err bg_registry_outbox_heads(bg_registry *r, bg_outbox_msg **out, size_t *n)
     sqlite3_stmt *st = bg_reg_stmt(r, sql);
     if (st == NULL)
         return BG_EIO;
-    bg_outbox_msg *arr = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            arr = bg_xrealloc(arr, cap * sizeof(*arr));
-        }
-        read_msg(st, &arr[len++]);
-    }
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    if (e != BG_OK) {
-        bg_registry_outbox_free(arr, len);
-        return e;
-    }
-    *out = arr;
-    *n = len;
-    return BG_OK;
+    return bg_reg_collect(r, st, sizeof(bg_outbox_msg), read_msg, clear_msg,
+                          (void **)out, n);
 }
 
 bg_err bg_registry_outbox_done(bg_registry *r, int64_t id)
@@ -180,25 +174,8 @@ bg_err bg_registry_outbox_list(bg_registry *r, const char *state, int64_t after,
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, after);
     sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
-    bg_outbox_msg *arr = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            arr = bg_xrealloc(arr, cap * sizeof(*arr));
-        }
-        read_msg(st, &arr[len++]);
-    }
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    if (e != BG_OK) {
-        bg_registry_outbox_free(arr, len);
-        return e;
-    }
-    *out = arr;
-    *n = len;
-    return BG_OK;
+    return bg_reg_collect(r, st, sizeof(bg_outbox_msg), read_msg, clear_msg,
+                          (void **)out, n);
 }
 
 bg_err bg_registry_outbox_requeue(bg_registry *r, int64_t id, long long now_ms)
@@ -298,8 +275,9 @@ bg_err bg_registry_shared_put(bg_registry *r, const bg_shared *s)
     return bg_reg_exec_stmt(r, st);
 }
 
-static void read_shared(sqlite3_stmt *st, bg_shared *s)
+static void read_shared(sqlite3_stmt *st, void *elem)
 {
+    bg_shared *s = elem;
     memset(s, 0, sizeof(*s));
     bg_reg_col_text(st, 0, s->organization_id, sizeof(s->organization_id));
     bg_reg_col_text(st, 1, s->resource_type, sizeof(s->resource_type));
@@ -345,25 +323,8 @@ bg_err bg_registry_shared_list(bg_registry *r, const char *org, const char *type
     sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, now_ms);
-    bg_shared *arr = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            arr = bg_xrealloc(arr, cap * sizeof(*arr));
-        }
-        read_shared(st, &arr[len++]);
-    }
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    if (e != BG_OK) {
-        bg_registry_shared_free(arr, len);
-        return e;
-    }
-    *out = arr;
-    *n = len;
-    return BG_OK;
+    return bg_reg_collect(r, st, sizeof(bg_shared), read_shared, clear_shared,
+                          (void **)out, n);
 }
 
 void bg_registry_shared_free(bg_shared *s, size_t n)

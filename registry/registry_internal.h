@@ -33,6 +33,15 @@ bg_err bg_reg_err(bg_registry *r, int rc);
 /* Steps a statement that returns no rows; maps the result. */
 bg_err bg_reg_exec_stmt(bg_registry *r, sqlite3_stmt *st);
 
+/* Steps st to the end, reading each row into a growing array of elements
+ * of `size` bytes with read(st, element). On success *out (malloc'ed, NULL
+ * when empty) and *n are set; on failure nothing is returned and the
+ * elements read so far are released with clear(element) when given. The
+ * statement is reset either way. */
+bg_err bg_reg_collect(bg_registry *r, sqlite3_stmt *st, size_t size,
+                      void (*read)(sqlite3_stmt *st, void *elem), void (*clear)(void *elem),
+                      void **out, size_t *n);
+
 /* Copies a text column into a fixed buffer (truncating safely). */
 void bg_reg_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 

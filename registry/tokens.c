@@ -20,8 +20,9 @@ bg_err bg_registry_token_insert(bg_registry *r, const bg_admin_token *t)
     return bg_reg_exec_stmt(r, st);
 }
 
-static void read_token(sqlite3_stmt *st, bg_admin_token *t)
+static void read_token(sqlite3_stmt *st, void *elem)
 {
+    bg_admin_token *t = elem;
     memset(t, 0, sizeof(*t));
     bg_reg_col_text(st, 0, t->id, sizeof(t->id));
     bg_reg_col_text(st, 1, t->label, sizeof(t->label));
@@ -40,25 +41,8 @@ bg_err bg_registry_token_list(bg_registry *r, bool include_revoked, bg_admin_tok
     if (st == NULL)
         return BG_EIO;
     sqlite3_bind_int(st, 1, include_revoked ? 1 : 0);
-    bg_admin_token *arr = NULL;
-    size_t len = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            arr = bg_xrealloc(arr, cap * sizeof(*arr));
-        }
-        read_token(st, &arr[len++]);
-    }
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    if (e != BG_OK) {
-        free(arr);
-        return e;
-    }
-    *out = arr;
-    *n = len;
-    return BG_OK;
+    return bg_reg_collect(r, st, sizeof(bg_admin_token), read_token, NULL,
+                          (void **)out, n);
 }
 
 bg_err bg_registry_token_revoke(bg_registry *r, const char *id, long long now_ms)
