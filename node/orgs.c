@@ -391,10 +391,12 @@ bg_err bg_node_user_create(bg_node *n, bg_registry *reg, const char *org,
         return BG_ENOMEM;
     }
     bg_org o;
+    memset(&o, 0, sizeof(o));
     bg_err err = bg_registry_begin(reg);
     if (err == BG_OK)
         err = bg_node_org_resolve(reg, org, &o, e);
-    bg_strlcpy(u.organization_id, o.id, sizeof(u.organization_id));
+    if (err == BG_OK)
+        bg_strlcpy(u.organization_id, o.id, sizeof(u.organization_id));
     if (err == BG_OK && (err = bg_registry_user_insert(reg, &u)) == BG_ECONFLICT)
         bg_node_errf(e, "USER_EXISTS", "a user with that email exists in the organization");
     if (err == BG_OK)
@@ -450,8 +452,8 @@ static bg_err branch_ids(bg_registry *reg, json_t *names, int64_t **ids, size_t 
         if (!is_branch_name(name) || bg_registry_branch_get(reg, NULL, name, &b) != BG_OK ||
             !b.is_active) {
             free(arr);
-            return bg_node_errf(e, "BRANCH_NOT_FOUND", "no active branch named '%.63s'",
-                                name ? name : "");
+            bg_node_errf(e, "BRANCH_NOT_FOUND", "no active branch named '%.63s'", name ? name : "");
+            return BG_ENOTFOUND;
         }
         arr[i] = b.id;
         bg_registry_branch_clear(&b);
@@ -540,6 +542,18 @@ static bg_err check_resource(json_t *r, bg_node_err *e)
     return BG_OK;
 }
 
+static bg_err org_shared_with(bg_registry *reg, const char *org, int64_t branch_id, bool *known)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+    bg_err e = bg_registry_org_shares(reg, org, &ids, &n);
+    *known = false;
+    for (size_t i = 0; e == BG_OK && i < n; i++)
+        *known = *known || ids[i] == branch_id;
+    free(ids);
+    return e;
+}
+
 bg_err bg_node_org_share(bg_node *n, bg_registry *reg, const char *org, json_t *branch_names,
                          json_t *resource, const char *actor, const char *request_id,
                          size_t *queued, bg_node_err *e)
@@ -555,12 +569,22 @@ bg_err bg_node_org_share(bg_node *n, bg_registry *reg, const char *org, json_t *
         err = bg_node_org_resolve(reg, org, &o, e);
     if (err == BG_OK)
         err = branch_ids(reg, branch_names, &ids, &nids, e);
+    if (err != BG_OK)
+        return finish(n, reg, err, e);
     json_t *msg = json_deep_copy(resource);
     json_object_set_new(msg, "organization_id", json_string(o.id));
     if (json_object_get(msg, "permissions") == NULL)
         json_object_set_new(msg, "permissions", json_pack("[s]", "read"));
     for (size_t i = 0; err == BG_OK && i < nids; i++) {
-        err = enqueue(reg, ids[i], "share_resource", o.id, PATH_SHARE, msg);
+        /* A branch that does not hold the organisation yet gets it first:
+         * messages to one branch are delivered in order, so the resource
+         * can never arrive before its organisation. */
+        bool known = false;
+        err = org_shared_with(reg, o.id, ids[i], &known);
+        if (err == BG_OK && !known && (err = bg_registry_org_share_add(reg, o.id, ids[i])) == BG_OK)
+            err = queue_full(n, reg, &o, ids[i], queued);
+        if (err == BG_OK)
+            err = enqueue(reg, ids[i], "share_resource", o.id, PATH_SHARE, msg);
         (*queued)++;
     }
     json_decref(msg);

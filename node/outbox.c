@@ -129,9 +129,12 @@ static void settle(bg_node *n, bg_registry *reg, completion *c)
         __atomic_fetch_add(&st->delivered, 1, __ATOMIC_RELAXED);
         return;
     }
-    /* Malformed-forever answers end a share at once; otherwise shares give
-     * up after the configured age and organisation syncs never do. */
-    bool permanent = c->status == 400 || c->status == 413 || c->status == 422;
+    /* A share the peer refused for good (malformed, or for an organisation
+     * it does not hold) is dead at once, so it cannot hold up the messages
+     * behind it; it can be replayed. Otherwise shares give up after the
+     * configured age, and organisation syncs never do. */
+    bool permanent = c->status == 400 || c->status == 404 || c->status == 409 ||
+                     c->status == 413 || c->status == 422;
     bool dead = c->share && (permanent || now - c->created_ms > n->cfg.outbox_give_up_after_s * 1000);
     bg_registry_outbox_retry(reg, c->msg_id, now + backoff_ms(n, c->attempts + 1), (int)c->status,
                              c->error, dead);

@@ -106,8 +106,12 @@ bg_err bg_registry_outbox_retry(bg_registry *r, int64_t id, long long next_ms, i
 
 bg_err bg_registry_outbox_reset(bg_registry *r, int64_t branch_id, long long now_ms)
 {
+    /* Only messages that failed for want of a reachable, authenticating
+     * peer: one the peer refused on its merits keeps its backoff. */
     static const char sql[] = "UPDATE outbox SET next_attempt_ms = ? WHERE branch_id = ?"
-                              " AND state = 'pending' AND next_attempt_ms > ?";
+                              " AND state = 'pending' AND next_attempt_ms > ?"
+                              " AND (last_status = 0 OR last_status >= 500"
+                              "      OR last_status IN (401, 403, 408, 429))";
     sqlite3_stmt *st = bg_reg_stmt(r, sql);
     if (st == NULL)
         return BG_EIO;

@@ -271,7 +271,9 @@ bg_err bg_registry_outbox_done(bg_registry *r, int64_t id);
 bg_err bg_registry_outbox_retry(bg_registry *r, int64_t id, long long next_ms, int status,
                                 const char *error, bool dead);
 
-/* Every pending message of a branch becomes due now (backoff reset). */
+/* Every pending message of a branch that failed for want of a reachable,
+ * authenticating peer (transport error, 5xx, 401, 403, 408, 429) becomes
+ * due now: the backoff reset after the peer answered again. */
 bg_err bg_registry_outbox_reset(bg_registry *r, int64_t branch_id, long long now_ms);
 
 typedef struct bg_outbox_stats {

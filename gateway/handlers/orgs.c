@@ -270,9 +270,10 @@ static void user_create_work(bg_gw_job *job, bg_registry *reg)
 
 void bg_h_users_create(bg_reqctx *rc)
 {
-    static const field f[] = {{"email", true, 254},   {"name", true, 200},
-                              {"password", true, 1024}, {"role", false, 7},
-                              {"home_branch", false, 63}};
+    /* Generous caps here: the node's checks give the specific codes. */
+    static const field f[] = {{"email", true, 1024},  {"name", true, 1024},
+                              {"password", true, 4096}, {"role", false, 64},
+                              {"home_branch", false, 256}};
     const char *id = org_param(rc);
     if (id == NULL)
         return;
