@@ -140,6 +140,7 @@ struct bg_gw_job {
     char request_id[BG_REQUEST_ID_MAX + 1];
     char actor[80];
     void *state;                  /* handler state carried across stages */
+    void *arg;                    /* one more pointer for a stage to pass on */
     void (*state_free)(void *state);
     bool rearmed;                 /* reply() started another stage */
     struct bg_gw_fanout *fanout;  /* peer stage in flight */

@@ -471,6 +471,12 @@ json_t *bg_node_ping_record(bg_node *n, bg_registry *reg, const bg_branch *b, bg
         if (j != NULL && bg_parse_rfc3339(json_string_value(json_object_get(j, "time")), &peer_ms) == BG_OK) {
             ok = true;
             skew = peer_ms - (r->sent_ms + r->rtt_us / 2000);
+            /* The peer's signing key, learnt over this authenticated call:
+             * a master verifies the top's licenses and receipts with it. */
+            const char *hex = json_string_value(json_object_get(j, "public_key"));
+            uint8_t pk[BG_ED25519_PK_BYTES];
+            if (hex != NULL && bg_hex_decode(hex, strlen(hex), pk, sizeof(pk)) == BG_OK)
+                bg_registry_branch_set_public_key(reg, b->id, pk);
         } else {
             snprintf(error, sizeof(error), "malformed health response");
         }
@@ -566,48 +572,38 @@ json_t *bg_node_branch_ping_all(bg_node *n, bg_registry *reg, const char *reques
 
 void bg_node_peer_metrics(bg_node *n, char **buf, size_t *len)
 {
-    size_t cap = 512 + n->nlive * 400;
-    char *out = bg_xmalloc(cap);
-    size_t at = 0;
-    at += (size_t)snprintf(out + at, cap - at,
-                           "# HELP branchgate_peer_up Whether the last ping of a peer succeeded.\n"
-                           "# TYPE branchgate_peer_up gauge\n");
+    static const char *const help[3] = {
+        "# HELP branchgate_peer_up Whether the last ping of a peer succeeded.\n"
+        "# TYPE branchgate_peer_up gauge\n",
+        "# HELP branchgate_peer_rtt_seconds Round trip of the last good ping.\n"
+        "# TYPE branchgate_peer_rtt_seconds gauge\n",
+        "# HELP branchgate_peer_breaker_state 0 closed, 1 open, 2 half-open.\n"
+        "# TYPE branchgate_peer_breaker_state gauge\n"};
+    bg_textbuf b = {NULL, 0, 0};
     pthread_mutex_lock(&n->live_mu);
-    /* Re-check capacity: entries may have been added since cap was taken. */
-    size_t need = 512 + n->nlive * 400;
-    if (need > cap) {
-        cap = need;
-        out = bg_xrealloc(out, cap);
+    for (int k = 0; k < 3; k++) {
+        bg_textbuf_printf(&b, "%s", help[k]);
+        for (size_t i = 0; i < n->nlive; i++) {
+            const peer_live *l = &n->live[i];
+            if (l->up < 0 || l->name[0] == '\0')
+                continue;
+            if (k == 0)
+                bg_textbuf_printf(&b, "branchgate_peer_up{branch=\"%s\"} %d\n", l->name, l->up);
+            else if (k == 1)
+                bg_textbuf_printf(&b, "branchgate_peer_rtt_seconds{branch=\"%s\"} %.6f\n", l->name,
+                                  (double)l->rtt_us / 1e6);
+            else
+                bg_textbuf_printf(&b, "branchgate_peer_breaker_state{branch=\"%s\"} %d\n", l->name,
+                                  (int)bg_peer_breaker(n->peer, l->id));
+        }
     }
-    for (size_t i = 0; i < n->nlive; i++)
-        if (n->live[i].up >= 0 && n->live[i].name[0])
-            at += (size_t)snprintf(out + at, cap - at, "branchgate_peer_up{branch=\"%s\"} %d\n",
-                                   n->live[i].name, n->live[i].up);
-    at += (size_t)snprintf(out + at, cap - at,
-                           "# HELP branchgate_peer_rtt_seconds Round trip of the last good ping.\n"
-                           "# TYPE branchgate_peer_rtt_seconds gauge\n");
-    for (size_t i = 0; i < n->nlive; i++)
-        if (n->live[i].up >= 0 && n->live[i].name[0])
-            at += (size_t)snprintf(out + at, cap - at,
-                                   "branchgate_peer_rtt_seconds{branch=\"%s\"} %.6f\n",
-                                   n->live[i].name, (double)n->live[i].rtt_us / 1e6);
-    at += (size_t)snprintf(out + at, cap - at,
-                           "# HELP branchgate_peer_breaker_state 0 closed, 1 open, 2 half-open.\n"
-                           "# TYPE branchgate_peer_breaker_state gauge\n");
-    for (size_t i = 0; i < n->nlive; i++)
-        if (n->live[i].up >= 0 && n->live[i].name[0])
-            at += (size_t)snprintf(out + at, cap - at,
-                                   "branchgate_peer_breaker_state{branch=\"%s\"} %d\n",
-                                   n->live[i].name, (int)bg_peer_breaker(n->peer, n->live[i].id));
     pthread_mutex_unlock(&n->live_mu);
     char *ob = NULL;
     size_t olen = 0;
     bg_node_outbox_metrics(n, &ob, &olen);
-    out = bg_xrealloc(out, at + olen + 1);
-    memcpy(out + at, ob, olen);
-    at += olen;
-    out[at] = '\0';
+    bg_textbuf_printf(&b, "%.*s", (int)olen, ob);
     free(ob);
-    *buf = out;
-    *len = at;
+    bg_node_license_metrics(n, &b);
+    *buf = b.p;
+    *len = b.len;
 }

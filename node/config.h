@@ -54,6 +54,10 @@ typedef struct bg_config {
     int64_t outbox_backoff_max_s;
     int64_t outbox_idempotency_ttl_s;
     int64_t sync_batch_users;
+    int64_t licenses_cache_ttl_s;
+    int64_t licenses_grace_days;
+    int64_t auth_token_ttl_s;
+    int64_t auth_login_per_min;
     char tls_listen[300];   /* HOST:PORT of the TLS listener; "" = none */
     char tls_cert[1024];    /* PEM certificate chain file */
     char tls_key[1024];     /* PEM private key file */

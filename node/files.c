@@ -1,7 +1,10 @@
 #include "node_internal.h"
+#include "proto/mem.h"
 
 #include <stdlib.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -67,4 +70,23 @@ bg_err bg_file_read_exact(const char *path, void *buf, size_t len)
     }
     close(fd);
     return e;
+}
+
+void bg_textbuf_printf(bg_textbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        size_t room = b->cap - b->len;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (b->p != NULL && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = b->cap * 2 + (size_t)n + 256;
+        b->p = bg_xrealloc(b->p, b->cap);
+    }
 }

@@ -33,6 +33,21 @@ static bg_err load_keys(bg_node *n)
         return BG_EIO;
     }
     bg_sig_kdf(n->master, 1, BG_KDF_TOKENS, n->token_key);
+    /* The signing key is sealed at rest with a key derived from master.key. */
+    uint8_t sealed[BG_ED25519_SK_BYTES + BG_SEAL_OVERHEAD];
+    uint8_t *kek = bg_secret_alloc(BG_KEY_BYTES);
+    n->sign_sk = bg_secret_alloc(BG_ED25519_SK_BYTES);
+    bg_sig_kdf(n->master, 1, BG_KDF_SIGNING, kek);
+    bool ok = bg_path_join(path, sizeof(path), n->data_dir, BG_SIGNING_KEY_FILE) &&
+              bg_file_read_exact(path, sealed, sizeof(sealed)) == BG_OK &&
+              bg_sig_open(kek, sealed, sizeof(sealed), n->sign_sk) == BG_OK;
+    bg_secret_free(kek);
+    if (!ok) {
+        bg_log(BG_LOG_ERROR, NULL, "cannot open %s/%s", n->data_dir, BG_SIGNING_KEY_FILE);
+        return BG_EIO;
+    }
+    /* libsodium's Ed25519 secret key is seed || public key. */
+    memcpy(n->sign_pk, n->sign_sk + 32, BG_ED25519_PK_BYTES);
     return BG_OK;
 }
 
@@ -101,6 +116,7 @@ void bg_node_destroy(bg_node *n)
     bg_node_outbox_free(n);
     bg_secret_free(n->master);
     bg_secret_free(n->token_key);
+    bg_secret_free(n->sign_sk);
     free(n->tokens);
     pthread_rwlock_destroy(&n->tokens_lock);
     bg_sig_wipe(n, sizeof(*n));

@@ -44,6 +44,10 @@ struct bg_node {
     pthread_mutex_t live_mu; /* rate buckets and live status */
     struct peer_live *live;
     size_t nlive, cap_live;
+    /* signing key pair (licenses, receipts) */
+    uint8_t *sign_sk; /* sodium memory */
+    uint8_t sign_pk[BG_ED25519_PK_BYTES];
+    uint64_t lic_counts[16];
     /* outbox sender (outbox.c) */
     struct outbox_state *outbox;
     /* pinger (pinger.c) */
@@ -85,6 +89,23 @@ bg_err bg_node_errf(struct bg_node_err *e, const char *code, const char *fmt, ..
 
 /* orgs.c: the "default" organisation init creates (inside its transaction). */
 bg_err bg_node_org_seed_default(bg_registry *reg, const uint8_t *master, const char *branch_name);
+
+/* A growing text buffer for /metrics rendering (files.c). */
+typedef struct bg_textbuf {
+    char *p;
+    size_t len, cap;
+} bg_textbuf;
+void bg_textbuf_printf(bg_textbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* licenses.c: validation counters for /metrics. */
+void bg_node_license_metrics(bg_node *n, bg_textbuf *b);
+
+/* orgs.c: queues the organisation's current state (org + license) to every
+ * branch it is shared with, inside the caller's transaction. */
+bg_err bg_node_org_queue(bg_node *n, bg_registry *reg, const char *org);
+/* orgs.c: one audit record inside the caller's transaction. */
+bg_err bg_node_audit(bg_registry *reg, const char *actor, const char *action, const char *target,
+                     const char *request_id);
 
 /* outbox.c */
 void bg_node_outbox_start(bg_node *n);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "node/licenses.h"
 #include "node_internal.h"
 #include "proto/json.h"
 #include "proto/log.h"
@@ -95,17 +96,21 @@ static json_t *user_wire(const bg_user *u)
                      (json_int_t)u->version, "deleted", u->deleted);
 }
 
-static json_t *snapshot(const bg_org *o, const bg_user *users, size_t n)
+static json_t *snapshot(bg_registry *reg, const bg_org *o, const bg_user *users, size_t n)
 {
+    char *license = bg_node_license_token_of(reg, o->id);
     char up[32];
     rfc3339(o->updated_ms, up);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, user_wire(&users[i]));
-    return json_pack("{s:{s:s,s:s,s:o,s:s,s:I,s:s},s:o,s:n}", "organization", "id", o->id, "name",
-                     o->name, "parent_id", o->parent_id[0] ? json_string(o->parent_id) : json_null(),
-                     "home_branch", o->home_branch, "version", (json_int_t)o->version,
-                     "updated_at", up, "users", arr, "license");
+    json_t *snap = json_pack("{s:{s:s,s:s,s:o,s:s,s:I,s:s},s:o,s:o}", "organization", "id", o->id,
+                             "name", o->name, "parent_id",
+                             o->parent_id[0] ? json_string(o->parent_id) : json_null(), "home_branch",
+                             o->home_branch, "version", (json_int_t)o->version, "updated_at", up,
+                             "users", arr, "license", license ? json_string(license) : json_null());
+    free(license);
+    return snap;
 }
 
 /* Appends one outbox message (inside the caller's transaction). */
@@ -133,7 +138,7 @@ static bg_err queue_change(bg_registry *reg, const bg_org *o, const bg_user *use
     int64_t *ids = NULL;
     size_t nids = 0;
     bg_err e = bg_registry_org_shares(reg, o->id, &ids, &nids);
-    json_t *snap = e == BG_OK && nids > 0 ? snapshot(o, users, n) : NULL;
+    json_t *snap = e == BG_OK && nids > 0 ? snapshot(reg, o, users, n) : NULL;
     for (size_t i = 0; e == BG_OK && i < nids; i++)
         e = enqueue(reg, ids[i], "org_sync", o->id, PATH_SYNC, snap);
     json_decref(snap);
@@ -156,7 +161,7 @@ static bg_err queue_full(bg_node *n, bg_registry *reg, const bg_org *o, int64_t 
         if (e != BG_OK)
             return e;
         if (cnt > 0 || first) {
-            json_t *snap = snapshot(o, users, cnt);
+            json_t *snap = snapshot(reg, o, users, cnt);
             e = enqueue(reg, branch_id, "org_sync", o->id, PATH_SYNC, snap);
             json_decref(snap);
             (*queued)++;
@@ -169,8 +174,8 @@ static bg_err queue_full(bg_node *n, bg_registry *reg, const bg_org *o, int64_t 
     }
 }
 
-static bg_err audit(bg_registry *reg, const char *actor, const char *action, const char *target,
-                    const char *request_id)
+bg_err bg_node_audit(bg_registry *reg, const char *actor, const char *action, const char *target,
+                     const char *request_id)
 {
     bg_audit_entry a = {.ts_ms = bg_now_ms()};
     bg_strlcpy(a.actor, actor, sizeof(a.actor));
@@ -193,6 +198,25 @@ static bg_err finish(bg_node *n, bg_registry *reg, bg_err e, bg_node_err *ne)
     }
     bg_node_outbox_wake(n);
     return BG_OK;
+}
+
+bg_err bg_node_org_queue(bg_node *n, bg_registry *reg, const char *org)
+{
+    (void)n;
+    bg_org o;
+    bg_err e = bg_registry_org_get(reg, org, &o);
+    return e == BG_OK ? queue_change(reg, &o, NULL, 0, NULL) : e;
+}
+
+/* Changes happen at the organisation's home only: anywhere else they would
+ * race the home's versions (and a sync from there would be refused). */
+static bg_err must_be_home(const bg_node *n, const bg_org *o, bg_node_err *e)
+{
+    if (strcmp(o->home_branch, n->cfg.branch_name) == 0)
+        return BG_OK;
+    bg_node_errf(e, "ORGANIZATION_HOMED_ELSEWHERE",
+                 "the organization is homed at branch '%s'; change it there", o->home_branch);
+    return BG_ECONFLICT;
 }
 
 /* ---- webhook secrets ---- */
@@ -297,7 +321,7 @@ bg_err bg_node_org_create(bg_node *n, bg_registry *reg, const bg_org_input *in, 
     if (err == BG_OK)
         err = bg_registry_org_upsert(reg, &o, NULL);
     if (err == BG_OK)
-        err = audit(reg, actor, "organization.create", o.id, request_id);
+        err = bg_node_audit(reg, actor, "organization.create", o.id, request_id);
     err = finish(n, reg, err, e);
     if (err == BG_OK)
         *out = o;
@@ -316,6 +340,8 @@ bg_err bg_node_org_update(bg_node *n, bg_registry *reg, const char *id, const ch
     bg_err err = bg_registry_begin(reg);
     if (err == BG_OK)
         err = bg_node_org_resolve(reg, id, &o, e);
+    if (err == BG_OK)
+        err = must_be_home(n, &o, e);
     if (err == BG_OK && check_parent(reg, parent_id, o.id, e) != BG_OK)
         err = BG_EINVAL;
     if (err == BG_OK) {
@@ -330,7 +356,7 @@ bg_err bg_node_org_update(bg_node *n, bg_registry *reg, const char *id, const ch
     if (err == BG_OK)
         err = queue_change(reg, &o, NULL, 0, NULL);
     if (err == BG_OK)
-        err = audit(reg, actor, "organization.update", o.id, request_id);
+        err = bg_node_audit(reg, actor, "organization.update", o.id, request_id);
     err = finish(n, reg, err, e);
     if (err == BG_OK)
         *out = o;
@@ -351,7 +377,7 @@ bg_err bg_node_org_rotate_secret(bg_node *n, bg_registry *reg, const char *id, c
         err = bg_registry_org_update(reg, &o);
     }
     if (err == BG_OK)
-        err = audit(reg, actor, "organization.rotate_webhook_secret", o.id, request_id);
+        err = bg_node_audit(reg, actor, "organization.rotate_webhook_secret", o.id, request_id);
     return finish(n, reg, err, e);
 }
 
@@ -396,13 +422,15 @@ bg_err bg_node_user_create(bg_node *n, bg_registry *reg, const char *org,
     if (err == BG_OK)
         err = bg_node_org_resolve(reg, org, &o, e);
     if (err == BG_OK)
+        err = must_be_home(n, &o, e);
+    if (err == BG_OK)
         bg_strlcpy(u.organization_id, o.id, sizeof(u.organization_id));
     if (err == BG_OK && (err = bg_registry_user_insert(reg, &u)) == BG_ECONFLICT)
         bg_node_errf(e, "USER_EXISTS", "a user with that email exists in the organization");
     if (err == BG_OK)
         err = queue_change(reg, &o, &u, 1, NULL);
     if (err == BG_OK)
-        err = audit(reg, actor, "user.create", u.id, request_id);
+        err = bg_node_audit(reg, actor, "user.create", u.id, request_id);
     err = finish(n, reg, err, e);
     if (err == BG_OK)
         *out = u;
@@ -418,6 +446,8 @@ bg_err bg_node_user_delete(bg_node *n, bg_registry *reg, const char *org, const 
     bg_err err = bg_registry_begin(reg);
     if (err == BG_OK)
         err = bg_node_org_resolve(reg, org, &o, e);
+    if (err == BG_OK)
+        err = must_be_home(n, &o, e);
     if (err == BG_OK && (err = bg_registry_user_get(reg, o.id, user_id, false, &u)) == BG_ENOTFOUND)
         bg_node_errf(e, "USER_NOT_FOUND", "no such user in the organization");
     if (err == BG_OK) {
@@ -431,7 +461,7 @@ bg_err bg_node_user_delete(bg_node *n, bg_registry *reg, const char *org, const 
         err = queue_change(reg, &o, &u, 1, NULL);
     }
     if (err == BG_OK)
-        err = audit(reg, actor, "user.delete", user_id, request_id);
+        err = bg_node_audit(reg, actor, "user.delete", user_id, request_id);
     return finish(n, reg, err, e);
 }
 
@@ -475,6 +505,8 @@ bg_err bg_node_org_sync(bg_node *n, bg_registry *reg, const char *org, json_t *b
     if (err == BG_OK)
         err = bg_node_org_resolve(reg, org, &o, e);
     if (err == BG_OK)
+        err = must_be_home(n, &o, e);
+    if (err == BG_OK)
         err = branch_ids(reg, branch_names, &ids, &nids, e);
     for (size_t i = 0; err == BG_OK && i < nids; i++) {
         err = bg_registry_org_share_add(reg, o.id, ids[i]);
@@ -482,7 +514,7 @@ bg_err bg_node_org_sync(bg_node *n, bg_registry *reg, const char *org, json_t *b
             err = queue_full(n, reg, &o, ids[i], queued);
     }
     if (err == BG_OK)
-        err = audit(reg, actor, "organization.sync", o.id, request_id);
+        err = bg_node_audit(reg, actor, "organization.sync", o.id, request_id);
     free(ids);
     return finish(n, reg, err, e);
 }
@@ -500,13 +532,13 @@ bg_err bg_node_branch_resync(bg_node *n, bg_registry *reg, const bg_branch *b,
     for (size_t i = 0; err == BG_OK && i < norgs; i++) {
         bg_org o;
         err = bg_registry_org_get(reg, orgs[i], &o);
-        if (err == BG_OK)
+        if (err == BG_OK && strcmp(o.home_branch, n->cfg.branch_name) == 0)
             err = queue_full(n, reg, &o, b->id, queued);
     }
     if (err == BG_OK) {
         char target[128];
         snprintf(target, sizeof(target), "branch:%s", b->name);
-        err = audit(reg, actor, "branch.resync", target, request_id);
+        err = bg_node_audit(reg, actor, "branch.resync", target, request_id);
     }
     free(orgs);
     return finish(n, reg, err, e);
@@ -568,6 +600,8 @@ bg_err bg_node_org_share(bg_node *n, bg_registry *reg, const char *org, json_t *
     if (err == BG_OK)
         err = bg_node_org_resolve(reg, org, &o, e);
     if (err == BG_OK)
+        err = must_be_home(n, &o, e);
+    if (err == BG_OK)
         err = branch_ids(reg, branch_names, &ids, &nids, e);
     if (err != BG_OK)
         return finish(n, reg, err, e);
@@ -589,7 +623,7 @@ bg_err bg_node_org_share(bg_node *n, bg_registry *reg, const char *org, json_t *
     }
     json_decref(msg);
     if (err == BG_OK)
-        err = audit(reg, actor, "organization.share", o.id, request_id);
+        err = bg_node_audit(reg, actor, "organization.share", o.id, request_id);
     free(ids);
     return finish(n, reg, err, e);
 }
@@ -731,12 +765,19 @@ static bg_err apply_sync(bg_node *n, bg_registry *reg, const bg_peer_identity *p
         }
         napplied += got;
     }
+    bool lic_applied = false;
+    json_t *lic = json_object_get(body, "license");
+    if (err == BG_OK && json_is_string(lic))
+        err = bg_node_license_receive(n, reg, o.id, json_string_value(lic), &lic_applied);
+    else if (err == BG_OK && lic != NULL && !json_is_null(lic))
+        return bg_node_errf(e, "INVALID_SNAPSHOT", "license must be a license key or null");
     if (err != BG_OK)
         return err;
     bg_registry_org_get(reg, o.id, &cur);
     *status = 200;
     *resp = json_pack("{s:{s:i,s:i,s:i},s:I}", "applied", "organization", applied ? 1 : 0,
-                      "users", napplied, "license", 0, "version", (json_int_t)cur.version);
+                      "users", napplied, "license", lic_applied ? 1 : 0, "version",
+                      (json_int_t)cur.version);
     return BG_OK;
 }
 

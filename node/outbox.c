@@ -276,7 +276,7 @@ static void *outbox_main(void *arg)
         }
         long long due = run_due(n, reg);
         long long now = bg_now_ms();
-        if (now - last_stats >= 1000 || done != NULL) {
+        if (now - last_stats >= 1000) {
             refresh_stats(n, reg);
             last_stats = now;
         }
@@ -346,48 +346,41 @@ void bg_node_outbox_free(bg_node *n)
 void bg_node_outbox_metrics(bg_node *n, char **buf, size_t *len)
 {
     struct outbox_state *st = n->outbox;
-    size_t cap = 1024, at = 0;
-    char *out = bg_xmalloc(cap);
-    out[0] = '\0';
+    bg_textbuf b = {NULL, 0, 0};
+    bg_textbuf_printf(&b, "%s", "");
     if (st == NULL) {
-        *buf = out;
+        *buf = b.p;
         *len = 0;
         return;
     }
-    pthread_mutex_lock(&st->mu);
-    cap = 1024 + st->nstats * 300;
-    out = bg_xrealloc(out, cap);
     long long now = bg_now_ms();
-    at += (size_t)snprintf(out + at, cap - at,
-                           "# HELP branchgate_outbox_depth Messages waiting for a destination.\n"
-                           "# TYPE branchgate_outbox_depth gauge\n");
+    pthread_mutex_lock(&st->mu);
+    bg_textbuf_printf(&b, "# HELP branchgate_outbox_depth Messages waiting for a destination.\n"
+                          "# TYPE branchgate_outbox_depth gauge\n");
     for (size_t i = 0; i < st->nstats; i++)
-        at += (size_t)snprintf(out + at, cap - at, "branchgate_outbox_depth{destination=\"%s\"} %lld\n",
-                               st->stats[i].name, (long long)st->stats[i].depth);
-    at += (size_t)snprintf(out + at, cap - at,
-                           "# HELP branchgate_outbox_oldest_seconds Age of the oldest waiting message.\n"
-                           "# TYPE branchgate_outbox_oldest_seconds gauge\n");
+        bg_textbuf_printf(&b, "branchgate_outbox_depth{destination=\"%s\"} %lld\n",
+                          st->stats[i].name, (long long)st->stats[i].depth);
+    bg_textbuf_printf(&b, "# HELP branchgate_outbox_oldest_seconds Age of the oldest waiting message.\n"
+                          "# TYPE branchgate_outbox_oldest_seconds gauge\n");
     for (size_t i = 0; i < st->nstats; i++)
-        at += (size_t)snprintf(out + at, cap - at,
-                               "branchgate_outbox_oldest_seconds{destination=\"%s\"} %.3f\n",
-                               st->stats[i].name,
-                               st->stats[i].oldest_ms ? (double)(now - st->stats[i].oldest_ms) / 1000.0 : 0.0);
-    at += (size_t)snprintf(out + at, cap - at,
-                           "# HELP branchgate_outbox_dead Dead-lettered messages per destination.\n"
-                           "# TYPE branchgate_outbox_dead gauge\n");
+        bg_textbuf_printf(&b, "branchgate_outbox_oldest_seconds{destination=\"%s\"} %.3f\n",
+                          st->stats[i].name,
+                          st->stats[i].oldest_ms ? (double)(now - st->stats[i].oldest_ms) / 1000.0 : 0.0);
+    bg_textbuf_printf(&b, "# HELP branchgate_outbox_dead Dead-lettered messages per destination.\n"
+                          "# TYPE branchgate_outbox_dead gauge\n");
     for (size_t i = 0; i < st->nstats; i++)
-        at += (size_t)snprintf(out + at, cap - at, "branchgate_outbox_dead{destination=\"%s\"} %lld\n",
-                               st->stats[i].name, (long long)st->stats[i].dead);
-    at += (size_t)snprintf(out + at, cap - at,
-                           "# HELP branchgate_outbox_attempts_total Delivery attempts by result.\n"
-                           "# TYPE branchgate_outbox_attempts_total counter\n"
-                           "branchgate_outbox_attempts_total{result=\"delivered\"} %llu\n"
-                           "branchgate_outbox_attempts_total{result=\"failed\"} %llu\n"
-                           "branchgate_outbox_attempts_total{result=\"dead\"} %llu\n",
-                           (unsigned long long)__atomic_load_n(&st->delivered, __ATOMIC_RELAXED),
-                           (unsigned long long)__atomic_load_n(&st->failed, __ATOMIC_RELAXED),
-                           (unsigned long long)__atomic_load_n(&st->dead, __ATOMIC_RELAXED));
+        bg_textbuf_printf(&b, "branchgate_outbox_dead{destination=\"%s\"} %lld\n", st->stats[i].name,
+                          (long long)st->stats[i].dead);
     pthread_mutex_unlock(&st->mu);
-    *buf = out;
-    *len = at;
+    bg_textbuf_printf(&b,
+                      "# HELP branchgate_outbox_attempts_total Delivery attempts by result.\n"
+                      "# TYPE branchgate_outbox_attempts_total counter\n"
+                      "branchgate_outbox_attempts_total{result=\"delivered\"} %llu\n"
+                      "branchgate_outbox_attempts_total{result=\"failed\"} %llu\n"
+                      "branchgate_outbox_attempts_total{result=\"dead\"} %llu\n",
+                      (unsigned long long)__atomic_load_n(&st->delivered, __ATOMIC_RELAXED),
+                      (unsigned long long)__atomic_load_n(&st->failed, __ATOMIC_RELAXED),
+                      (unsigned long long)__atomic_load_n(&st->dead, __ATOMIC_RELAXED));
+    *buf = b.p;
+    *len = b.len;
 }

@@ -120,6 +120,26 @@ static const char *const migrations[] = {
     "  updated_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (organization_id, resource_type, resource_id)"
     ");",
+    /* 4: licenses, validation receipts, peers' public signing keys */
+    "CREATE TABLE licenses ("
+    "  id TEXT PRIMARY KEY,"
+    "  organization_id TEXT NOT NULL,"
+    "  token TEXT NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','revoked')),"
+    "  not_before INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX licenses_org ON licenses(organization_id, status);"
+    "CREATE TABLE license_receipts ("
+    "  key_hash BLOB NOT NULL,"
+    "  domain TEXT NOT NULL,"
+    "  receipt TEXT NOT NULL,"
+    "  checked_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (key_hash, domain)"
+    ");"
+    "ALTER TABLE branches ADD COLUMN public_key BLOB;",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -332,4 +332,42 @@ bg_err bg_registry_shared_list(bg_registry *r, const char *org, const char *type
                                long long now_ms, bg_shared **out, size_t *n);
 void bg_registry_shared_free(bg_shared *s, size_t n);
 
+/* ---- licenses ---- */
+
+typedef struct bg_license_rec {
+    char id[BG_UUID_LEN + 1];
+    char organization_id[BG_UUID_LEN + 1];
+    char *token;        /* malloc'ed */
+    char status[8];     /* active | revoked */
+    int64_t not_before, expires_at; /* unix seconds */
+    long long created_ms, updated_ms;
+} bg_license_rec;
+
+/* Inserts, or (same id) replaces token/status/times. */
+bg_err bg_registry_license_put(bg_registry *r, const bg_license_rec *l);
+/* Errors: BG_ENOTFOUND. Free with bg_registry_license_clear. */
+bg_err bg_registry_license_get(bg_registry *r, const char *id, bg_license_rec *out);
+/* The newest active license of an organisation. Errors: BG_ENOTFOUND. */
+bg_err bg_registry_license_active(bg_registry *r, const char *org, bg_license_rec *out);
+/* Marks revoked. Errors: BG_ENOTFOUND (no such active license). */
+bg_err bg_registry_license_revoke(bg_registry *r, const char *id, long long now_ms);
+void bg_registry_license_clear(bg_license_rec *l);
+
+/* Cached validation receipts, keyed by a keyed hash of the license key and
+ * the normalised domain. */
+bg_err bg_registry_receipt_put(bg_registry *r, const uint8_t key_hash[BG_HASH_BYTES],
+                               const char *domain, const char *receipt, long long checked_ms);
+/* *receipt malloc'ed. Errors: BG_ENOTFOUND. */
+bg_err bg_registry_receipt_get(bg_registry *r, const uint8_t key_hash[BG_HASH_BYTES],
+                               const char *domain, char **receipt, long long *checked_ms);
+
+/* A peer's Ed25519 public key, learnt from its authenticated health answer. */
+bg_err bg_registry_branch_set_public_key(bg_registry *r, int64_t id,
+                                         const uint8_t pk[BG_ED25519_PK_BYTES]);
+/* Errors: BG_ENOTFOUND (no branch of that type with a known key). */
+bg_err bg_registry_top_public_key(bg_registry *r, uint8_t pk[BG_ED25519_PK_BYTES], int64_t *branch_id);
+
+/* Active registered branches (for license branch limits). */
+bg_err bg_registry_branch_count(bg_registry *r, int64_t *n);
+
 #endif

@@ -58,4 +58,11 @@ void bg_h_templates_get(bg_reqctx *rc);
 void bg_h_outbox_list(bg_reqctx *rc);
 void bg_h_outbox_requeue(bg_reqctx *rc);
 
+/* licenses.c */
+void bg_h_licenses_issue(bg_reqctx *rc);
+void bg_h_licenses_get(bg_reqctx *rc);
+void bg_h_licenses_revoke(bg_reqctx *rc);
+void bg_h_licenses_validate(bg_reqctx *rc);
+void bg_h_cross_validate_license(bg_reqctx *rc);
+
 #endif
