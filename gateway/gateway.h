@@ -27,6 +27,7 @@
 
 #include "gateway/metrics.h"
 #include "gateway/router.h"
+#include "node/auth.h"
 #include "node/branches.h"
 #include "node/node.h"
 #include "proto/err.h"
@@ -81,6 +82,8 @@ typedef struct bg_reqctx {
     char request_id[BG_REQUEST_ID_MAX + 1];
     char actor[80];       /* "admin:<token id>" or "peer:<name>" once authenticated */
     bg_peer_identity peer; /* the calling branch, for BG_AUTH_PEER routes */
+    bool is_user;          /* authenticated with a user token (not admin) */
+    bg_user_claims user;   /* its claims */
     json_t *body;         /* parsed body of a BG_ROUTE_JSON route */
     uint64_t start_us;
     bg_gw_job *job;       /* the worker job in flight, if any */
@@ -119,6 +122,9 @@ const char *bg_gw_query(bg_reqctx *rc, const char *key, size_t *len);
 /* Reads ?limit= (default 50, 1..500) and ?cursor= (opaque text). Sends a
  * 400 itself and returns false on bad input. */
 bool bg_gw_page_params(bg_reqctx *rc, int64_t *limit, const char **cursor);
+
+/* The client's address as text ("127.0.0.1") into buf. */
+void bg_gw_client_addr(bg_reqctx *rc, char *buf, size_t cap);
 
 /* Path parameter as a NUL-terminated copy in the request pool, or NULL. */
 const char *bg_gw_param(bg_reqctx *rc, const char *name);

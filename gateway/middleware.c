@@ -116,6 +116,22 @@ static bool auth_admin(bg_reqctx *rc)
     return true;
 }
 
+/* A user token (a JWT: two dots) or, failing that, an admin token. */
+static bool auth_user(bg_reqctx *rc)
+{
+    h2o_iovec_t tok;
+    if (bearer(rc->req, &tok) && tok.len <= 4096 && memchr(tok.base, '.', tok.len) != NULL) {
+        if (bg_node_token_verify(rc->gw->node, tok.base, tok.len, &rc->user) != BG_OK) {
+            bg_gw_error(rc, 401, "INVALID_TOKEN", "the user token is not valid or has expired");
+            return false;
+        }
+        rc->is_user = true;
+        snprintf(rc->actor, sizeof(rc->actor), "user:%s", rc->user.sub);
+        return true;
+    }
+    return auth_admin(rc);
+}
+
 static bool header_value(h2o_req_t *req, const char *name, size_t nlen, h2o_iovec_t *out)
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, name, nlen, -1);
@@ -176,8 +192,9 @@ static bool authenticate(bg_reqctx *rc)
     case BG_AUTH_PUBLIC:
         return true;
     case BG_AUTH_ADMIN:
-    case BG_AUTH_USER: /* user tokens arrive with the auth issue; admins pass */
         return auth_admin(rc);
+    case BG_AUTH_USER:
+        return auth_user(rc);
     case BG_AUTH_PEER:
         return auth_peer(rc);
     }

@@ -10,7 +10,9 @@
 #include "gateway/gateway.h"
 #include "proto/json.h"
 #include "proto/log.h"
+#include "proto/mem.h"
 #include "proto/parse.h"
+#include <netdb.h>
 
 uint64_t bg_gw_now_us(void)
 {
@@ -267,4 +269,16 @@ const char *bg_gw_param(bg_reqctx *rc, const char *name)
     if (!pct_decode(v, len, out, false))
         return NULL;
     return out;
+}
+
+void bg_gw_client_addr(bg_reqctx *rc, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = rc->req->conn->callbacks->get_peername(rc->req->conn, (struct sockaddr *)&ss);
+    char host[NI_MAXHOST];
+    size_t n = len > 0 ? h2o_socket_getnumerichost((struct sockaddr *)&ss, len, host) : SIZE_MAX;
+    if (n == SIZE_MAX)
+        bg_strlcpy(buf, "unknown", cap);
+    else
+        snprintf(buf, cap, "%.*s", (int)n, host);
 }

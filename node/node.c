@@ -80,6 +80,8 @@ bg_err bg_node_create(const bg_config *cfg, const char *data_dir, bg_node **out)
             e = bg_node_org_seed_default(reg, n->master, cfg->branch_name);
     }
     if (e == BG_OK) {
+        bg_node_auth_init(n);
+        n->auth_ready = true;
         bg_node_peers_init(n);
         n->peers_ready = true;
         e = bg_node_branches_reload(n, reg);
@@ -117,6 +119,8 @@ void bg_node_destroy(bg_node *n)
     bg_secret_free(n->master);
     bg_secret_free(n->token_key);
     bg_secret_free(n->sign_sk);
+    if (n->auth_ready)
+        bg_node_auth_fini(n);
     free(n->tokens);
     pthread_rwlock_destroy(&n->tokens_lock);
     bg_sig_wipe(n, sizeof(*n));

@@ -48,6 +48,13 @@ struct bg_node {
     uint8_t *sign_sk; /* sodium memory */
     uint8_t sign_pk[BG_ED25519_PK_BYTES];
     uint64_t lic_counts[16];
+    /* login (auth.c) */
+    bool auth_ready;
+    uint8_t *jwt_key; /* sodium memory */
+    char dummy_hash[BG_PWHASH_MAX];
+    pthread_mutex_t login_mu;
+    struct login_bucket *login_buckets;
+    size_t nlogin, cap_login;
     /* outbox sender (outbox.c) */
     struct outbox_state *outbox;
     /* pinger (pinger.c) */
@@ -65,6 +72,7 @@ struct bg_node {
 #define BG_KDF_PEER_SEAL "bgpeerky"
 #define BG_KDF_PEER_HASH "bgpeerhs"
 #define BG_KDF_WEBHOOK "bgwhsec_"
+#define BG_KDF_JWT "bgjwtkey"
 
 #define BG_MASTER_KEY_FILE "master.key"
 #define BG_SIGNING_KEY_FILE "signing.key"
@@ -96,6 +104,10 @@ typedef struct bg_textbuf {
     size_t len, cap;
 } bg_textbuf;
 void bg_textbuf_printf(bg_textbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* auth.c */
+void bg_node_auth_init(bg_node *n);
+void bg_node_auth_fini(bg_node *n);
 
 /* licenses.c: validation counters for /metrics. */
 void bg_node_license_metrics(bg_node *n, bg_textbuf *b);

@@ -65,4 +65,8 @@ void bg_h_licenses_revoke(bg_reqctx *rc);
 void bg_h_licenses_validate(bg_reqctx *rc);
 void bg_h_cross_validate_license(bg_reqctx *rc);
 
+/* auth.c */
+void bg_h_auth_login(bg_reqctx *rc);
+void bg_h_cross_user_auth(bg_reqctx *rc);
+
 #endif

@@ -550,8 +550,10 @@ static void templates_work(bg_gw_job *job, bg_registry *reg)
 static void templates(bg_reqctx *rc, const char *template_id)
 {
     size_t len;
-    const char *org = bg_gw_query(rc, "organization_id", &len);
-    if (org != NULL && !bg_uuid_valid(org, len)) {
+    /* A user sees the templates of the organisation in their token; an
+     * admin names one (default: the default organisation). */
+    const char *org = rc->is_user ? rc->user.org : bg_gw_query(rc, "organization_id", &len);
+    if (org != NULL && !rc->is_user && !bg_uuid_valid(org, len)) {
         bg_gw_error(rc, 400, "INVALID_PARAMETER", "organization_id must be a UUID");
         return;
     }
