@@ -101,6 +101,11 @@ void bg_gw_job_fail(bg_gw_job *job, bg_err e, const char *code, const char *fmt,
     va_end(ap);
 }
 
+void bg_gw_job_fail_node(bg_gw_job *job, bg_err e, const bg_node_err *ne)
+{
+    bg_gw_job_fail(job, e, ne->code, "%s", ne->message[0] ? ne->message : bg_err_code(e));
+}
+
 void bg_gw_job_ok(bg_gw_job *job, int status, json_t *out)
 {
     job->err = BG_OK;

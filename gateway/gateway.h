@@ -171,6 +171,9 @@ void bg_gw_job_fail(bg_gw_job *job, bg_err e, const char *code, const char *fmt,
     __attribute__((format(printf, 4, 5)));
 void bg_gw_job_ok(bg_gw_job *job, int status, json_t *out);
 
+/* A node failure (status from e, code and message from ne) as the result. */
+void bg_gw_job_fail_node(bg_gw_job *job, bg_err e, const bg_node_err *ne);
+
 /* From a reply(): runs another worker stage with the same job (state and
  * inputs kept, results cleared). Loop thread. */
 void bg_gw_job_next(bg_reqctx *rc, bg_gw_job *job, bg_gw_work_fn work, bg_gw_reply_fn reply);

@@ -110,12 +110,7 @@ bg_err bg_registry_branch_get_id(bg_registry *r, int64_t id, bg_branch *out)
     if (st == NULL)
         return BG_EIO;
     sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        read_row(st, out);
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    return e == BG_OK && rc != SQLITE_ROW ? BG_ENOTFOUND : e;
+    return bg_reg_one(r, st, read_row, out);
 }
 
 bg_err bg_registry_branch_list(bg_registry *r, const char *org, bool include_inactive,

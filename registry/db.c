@@ -220,6 +220,17 @@ bg_err bg_reg_exec_stmt(bg_registry *r, sqlite3_stmt *st)
     return e;
 }
 
+bg_err bg_reg_one(bg_registry *r, sqlite3_stmt *st, void (*read)(sqlite3_stmt *st, void *elem),
+                  void *out)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read(st, out);
+    bg_err e = bg_reg_err(r, rc);
+    sqlite3_reset(st);
+    return e == BG_OK && rc != SQLITE_ROW ? BG_ENOTFOUND : e;
+}
+
 bg_err bg_reg_collect(bg_registry *r, sqlite3_stmt *st, size_t size,
                       void (*read)(sqlite3_stmt *st, void *elem), void (*clear)(void *elem),
                       void **out, size_t *n)

@@ -8,8 +8,9 @@
 
 #define LIC_COLS "id, organization_id, token, status, not_before, expires_at, created_ms, updated_ms"
 
-static void read_lic(sqlite3_stmt *st, bg_license_rec *l)
+static void read_lic(sqlite3_stmt *st, void *elem)
 {
+    bg_license_rec *l = elem;
     memset(l, 0, sizeof(*l));
     bg_reg_col_text(st, 0, l->id, sizeof(l->id));
     bg_reg_col_text(st, 1, l->organization_id, sizeof(l->organization_id));
@@ -48,12 +49,7 @@ static bg_err lic_one(bg_registry *r, const char *sql, const char *key, bg_licen
     if (st == NULL)
         return BG_EIO;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        read_lic(st, out);
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    return e == BG_OK && rc != SQLITE_ROW ? BG_ENOTFOUND : e;
+    return bg_reg_one(r, st, read_lic, out);
 }
 
 bg_err bg_registry_license_get(bg_registry *r, const char *id, bg_license_rec *out)

@@ -67,14 +67,7 @@ static bg_err org_one(bg_registry *r, const char *sql, const char *key, bg_org *
     if (st == NULL)
         return BG_EIO;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        read_org(st, out);
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    if (e == BG_OK && rc != SQLITE_ROW)
-        return BG_ENOTFOUND;
-    return e;
+    return bg_reg_one(r, st, read_org, out);
 }
 
 bg_err bg_registry_org_get(bg_registry *r, const char *id, bg_org *out)
@@ -207,12 +200,7 @@ bg_err bg_registry_user_get(bg_registry *r, const char *org, const char *id, boo
     sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, with_deleted);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        read_user(st, out);
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    return e == BG_OK && rc != SQLITE_ROW ? BG_ENOTFOUND : e;
+    return bg_reg_one(r, st, read_user, out);
 }
 
 bg_err bg_registry_user_get_by_email(bg_registry *r, const char *org, const char *email,
@@ -225,12 +213,7 @@ bg_err bg_registry_user_get_by_email(bg_registry *r, const char *org, const char
         return BG_EIO;
     sqlite3_bind_text(st, 1, org, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, email, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        read_user(st, out);
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    return e == BG_OK && rc != SQLITE_ROW ? BG_ENOTFOUND : e;
+    return bg_reg_one(r, st, read_user, out);
 }
 
 bg_err bg_registry_user_list(bg_registry *r, const char *org, const char *after, size_t limit,

@@ -307,12 +307,7 @@ bg_err bg_registry_shared_get(bg_registry *r, const char *org, const char *type,
     sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, now_ms);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        read_shared(st, out);
-    bg_err e = bg_reg_err(r, rc);
-    sqlite3_reset(st);
-    return e == BG_OK && rc != SQLITE_ROW ? BG_ENOTFOUND : e;
+    return bg_reg_one(r, st, read_shared, out);
 }
 
 bg_err bg_registry_shared_list(bg_registry *r, const char *org, const char *type,

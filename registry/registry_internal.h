@@ -42,6 +42,11 @@ bg_err bg_reg_collect(bg_registry *r, sqlite3_stmt *st, size_t size,
                       void (*read)(sqlite3_stmt *st, void *elem), void (*clear)(void *elem),
                       void **out, size_t *n);
 
+/* Steps st once: a row is read into out with read(); no row is
+ * BG_ENOTFOUND. The statement is reset either way. */
+bg_err bg_reg_one(bg_registry *r, sqlite3_stmt *st, void (*read)(sqlite3_stmt *st, void *elem),
+                  void *out);
+
 /* Copies a text column into a fixed buffer (truncating safely). */
 void bg_reg_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap);
 

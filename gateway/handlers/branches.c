@@ -61,11 +61,6 @@ static bool load_branch(bg_gw_job *job, bg_registry *reg, bg_branch *b)
     return false;
 }
 
-static void fail_node(bg_gw_job *job, bg_err e, const bg_node_err *ne)
-{
-    bg_gw_job_fail(job, e, ne->code, "%s", ne->message);
-}
-
 /* ---- list ---- */
 
 static void list_work(bg_gw_job *job, bg_registry *reg)
@@ -127,7 +122,7 @@ static void register_work(bg_gw_job *job, bg_registry *reg)
     bg_node_err ne = {0};
     bg_err e = bg_node_branch_register(job->node, reg, &in, job->actor, job->request_id, &b, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 201, bg_node_branch_json(&b));
@@ -196,7 +191,7 @@ static void update_work(bg_gw_job *job, bg_registry *reg)
     bg_err e = bg_node_branch_update(job->node, reg, in_str(job, "org"), in_str(job, "name"), &p,
                                      job->actor, job->request_id, &b, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 200, bg_node_branch_json(&b));

@@ -10,11 +10,6 @@
 #include "proto/log.h"
 #include "proto/mem.h"
 
-static void fail_node(bg_gw_job *job, bg_err e, const bg_node_err *ne)
-{
-    bg_gw_job_fail(job, e, ne->code, "%s", ne->message[0] ? ne->message : bg_err_code(e));
-}
-
 static const char *license_param(bg_reqctx *rc)
 {
     const char *id = bg_gw_param(rc, "id");
@@ -31,7 +26,7 @@ static void issue_work(bg_gw_job *job, bg_registry *reg)
     bg_node_err ne = {0};
     bg_err e = bg_node_license_issue(job->node, reg, job->in, job->actor, job->request_id, &out, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 201, out);
@@ -51,7 +46,7 @@ static void get_work(bg_gw_job *job, bg_registry *reg)
                    ? bg_node_license_revoke(job->node, reg, id, job->actor, job->request_id, &out, &ne)
                    : bg_node_license_get(job->node, reg, id, &out, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 200, out);
@@ -114,7 +109,7 @@ static void start_work(bg_gw_job *job, bg_registry *reg)
     bg_err e = bg_node_license_check_start(job->node, reg, json_string_value(json_object_get(job->in, "license_key")),
                                            json_string_value(json_object_get(job->in, "domain")), c, &ne);
     if (e != BG_OK)
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
 }
 
 /* Copies license_key and domain; answers 400 itself. */

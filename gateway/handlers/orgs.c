@@ -15,11 +15,6 @@ static const char *in_str(const bg_gw_job *job, const char *key)
     return json_string_value(json_object_get(job->in, key));
 }
 
-static void fail_node(bg_gw_job *job, bg_err e, const bg_node_err *ne)
-{
-    bg_gw_job_fail(job, e, ne->code, "%s", ne->message[0] ? ne->message : bg_err_code(e));
-}
-
 /* The {id} path parameter as a UUID; answers 404 itself otherwise. */
 static const char *org_param(bg_reqctx *rc)
 {
@@ -107,7 +102,7 @@ static void org_create_work(bg_gw_job *job, bg_registry *reg)
     bg_node_err ne = {0};
     bg_err e = bg_node_org_create(job->node, reg, &in, job->actor, job->request_id, &o, secret, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 201, bg_node_org_json(&o, secret));
@@ -131,7 +126,7 @@ static void org_get_work(bg_gw_job *job, bg_registry *reg)
     bg_node_err ne = {0};
     bg_err e = bg_node_org_resolve(reg, in_str(job, "id"), &o, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     char secret[BG_WEBHOOK_SECRET_MAX + 1];
@@ -156,7 +151,7 @@ static void org_patch_work(bg_gw_job *job, bg_registry *reg)
                                   parent ? (json_is_null(parent) ? "" : json_string_value(parent)) : NULL,
                                   job->actor, job->request_id, &o, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 200, bg_node_org_json(&o, NULL));
@@ -191,7 +186,7 @@ static void org_secret_work(bg_gw_job *job, bg_registry *reg)
     bg_err e = bg_node_org_rotate_secret(job->node, reg, in_str(job, "id"), job->actor,
                                          job->request_id, secret, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 200, json_pack("{s:s}", "webhook_secret", secret));
@@ -214,7 +209,7 @@ static void user_list_work(bg_gw_job *job, bg_registry *reg)
     bg_node_err ne = {0};
     bg_err e = bg_node_org_resolve(reg, in_str(job, "id"), &o, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_user *list = NULL;
@@ -262,7 +257,7 @@ static void user_create_work(bg_gw_job *job, bg_registry *reg)
     /* The password is not needed any more, whatever happened. */
     json_object_del(job->in, "password");
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 201, bg_node_user_json(&u));
@@ -326,7 +321,7 @@ static void user_delete_work(bg_gw_job *job, bg_registry *reg)
     bg_err e = bg_node_user_delete(job->node, reg, in_str(job, "id"), in_str(job, "user_id"),
                                    job->actor, job->request_id, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 204, NULL);
@@ -360,7 +355,7 @@ static void sync_work(bg_gw_job *job, bg_registry *reg)
     bg_err e = bg_node_org_sync(job->node, reg, in_str(job, "id"), json_object_get(job->in, "branches"),
                                 job->actor, job->request_id, &queued, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 202, json_pack("{s:I}", "queued", (json_int_t)queued));
@@ -387,7 +382,7 @@ static void share_work(bg_gw_job *job, bg_registry *reg)
     bg_err e = bg_node_org_share(job->node, reg, in_str(job, "id"), json_object_get(job->in, "branches"),
                                  resource, job->actor, job->request_id, &queued, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 202, json_pack("{s:I}", "queued", (json_int_t)queued));
@@ -423,7 +418,7 @@ static void resync_work(bg_gw_job *job, bg_registry *reg)
     e = bg_node_branch_resync(job->node, reg, &b, job->actor, job->request_id, &queued, &ne);
     bg_registry_branch_clear(&b);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, 202, json_pack("{s:I}", "queued", (json_int_t)queued));
@@ -459,7 +454,7 @@ static void receive_work(bg_gw_job *job, bg_registry *reg)
     bg_err e = ri->fn(job->node, reg, &ri->peer, in_str(job, "key"), json_object_get(job->in, "body"),
                       &status, &resp, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     bg_gw_job_ok(job, status, resp);
@@ -517,7 +512,7 @@ static void templates_work(bg_gw_job *job, bg_registry *reg)
     bg_node_err ne = {0};
     bg_err e = bg_node_org_resolve(reg, in_str(job, "org"), &o, &ne);
     if (e != BG_OK) {
-        fail_node(job, e, &ne);
+        bg_gw_job_fail_node(job, e, &ne);
         return;
     }
     const char *id = in_str(job, "template");

@@ -18,12 +18,12 @@
 
 #include "harness.h"
 
-#define PING_MS 300
+#define PING_MS 500
 #define KEY_M1 "pair-key-top-master1-0123456789"
 #define KEY_M2 "pair-key-top-master2-0123456789"
 
 static const char *const peer_env[] = {
-    "BRANCHGATE_PEERS_PING_INTERVAL_MS=300", "BRANCHGATE_PEERS_BREAKER_FAILURES=2",
+    "BRANCHGATE_PEERS_PING_INTERVAL_MS=500", "BRANCHGATE_PEERS_BREAKER_FAILURES=2",
     "BRANCHGATE_PEERS_BREAKER_OPEN_MS=600",  "BRANCHGATE_PEERS_CONNECT_TIMEOUT_MS=500",
     "BRANCHGATE_PEERS_TIMEOUT_MS=2000",      NULL};
 
@@ -287,7 +287,9 @@ static void test_master_down_and_back(void **state)
     assert_int_equal(bg_th_stop(&T.m2, SIGKILL, 5000), 128 + SIGKILL);
     long long took = bg_th_wait_field(&T.top, "/api/v1/branches/master-2/status", "state", "down", 10000);
     assert_true(took >= 0);
-    assert_true(took <= 2 * PING_MS + 150); /* within two ping intervals (+ polling slack) */
+    /* Within two ping intervals; the slack (under one interval) covers the
+     * status polling and a loaded machine. */
+    assert_true(took <= 2 * PING_MS + 300);
     assert_true(bg_th_wait_field(&T.top, "/api/v1/branches/master-2/status", "breaker", "open", 5000) >= 0);
     bg_th_resp r;
     assert_int_equal(bg_th_get(&T.top, "/metrics", T.top.token, &r), 0);
