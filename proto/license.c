@@ -41,7 +41,9 @@ char *bg_license_sign(const char *prefix, const json_t *payload,
     bg_b64url_encode(json, jlen, out + plen);
     free(json);
     uint8_t sig[BG_ED25519_SIG_BYTES];
-    bg_sig_ed25519_sign(sk, out + plen, b64, sig);
+    /* The signing input is the prefix and the payload, so a license can
+     * never be passed off as a receipt or the other way round. */
+    bg_sig_ed25519_sign(sk, out, plen + b64, sig);
     out[plen + b64] = '.';
     bg_b64url_encode(sig, sizeof(sig), out + plen + b64 + 1);
     return out;
@@ -66,45 +68,55 @@ static bg_err split(const char *prefix, const char *token, size_t len, const cha
     return BG_OK;
 }
 
-static bg_err decode_payload(const char *body, size_t blen, json_t **out)
+/* Base64url-decodes the payload part into *buf (malloc'ed, *n bytes). */
+static bg_err payload_bytes(const char *body, size_t blen, uint8_t **buf, size_t *n)
 {
-    uint8_t *buf = bg_xmalloc(blen);
-    size_t n;
-    bg_err e = bg_b64url_decode(body, blen, buf, blen, &n);
-    if (e == BG_OK) {
-        bg_json_err je;
-        e = bg_json_parse_object((const char *)buf, n, out, &je);
+    *buf = bg_xmalloc(blen);
+    if (bg_b64url_decode(body, blen, *buf, blen, n) != BG_OK) {
+        free(*buf);
+        *buf = NULL;
+        return BG_EINVAL;
     }
-    free(buf);
-    return e == BG_OK ? BG_OK : BG_EINVAL;
+    return BG_OK;
+}
+
+static bg_err payload_object(const uint8_t *buf, size_t n, json_t **out)
+{
+    bg_json_err je;
+    return bg_json_parse_object((const char *)buf, n, out, &je) == BG_OK ? BG_OK : BG_EINVAL;
 }
 
 bg_err bg_license_peek(const char *prefix, const char *token, size_t len, json_t **out)
 {
     const char *body, *sig;
-    size_t blen, slen;
-    if (split(prefix, token, len, &body, &blen, &sig, &slen) != BG_OK)
+    size_t blen, slen, n;
+    uint8_t *buf;
+    if (split(prefix, token, len, &body, &blen, &sig, &slen) != BG_OK ||
+        payload_bytes(body, blen, &buf, &n) != BG_OK)
         return BG_EINVAL;
-    return decode_payload(body, blen, out);
+    bg_err e = payload_object(buf, n, out);
+    free(buf);
+    return e;
 }
 
+/* Syntax first (BG_EINVAL), then the signature over the payload text
+ * (BG_EAUTH), and only then is the payload parsed as JSON: a tampered
+ * token is BG_EAUTH whatever its payload now decodes to. */
 bg_err bg_license_open(const char *prefix, const char *token, size_t len,
                        const uint8_t pk[BG_ED25519_PK_BYTES], json_t **out)
 {
     const char *body, *sig;
-    size_t blen, slen, n;
-    uint8_t raw[BG_ED25519_SIG_BYTES + 4];
-    json_t *payload = NULL;
+    size_t blen, slen, n, plen;
+    uint8_t raw[BG_ED25519_SIG_BYTES + 4], *buf;
     if (split(prefix, token, len, &body, &blen, &sig, &slen) != BG_OK ||
         bg_b64url_decode(sig, slen, raw, sizeof(raw), &n) != BG_OK || n != BG_ED25519_SIG_BYTES ||
-        decode_payload(body, blen, &payload) != BG_OK)
+        payload_bytes(body, blen, &buf, &plen) != BG_OK)
         return BG_EINVAL;
-    if (bg_sig_ed25519_verify(pk, body, blen, raw) != BG_OK) {
-        json_decref(payload);
-        return BG_EAUTH;
-    }
-    *out = payload;
-    return BG_OK;
+    bg_err e = bg_sig_ed25519_verify(pk, token, (size_t)(body - token) + blen, raw) != BG_OK
+                   ? BG_EAUTH
+                                                                   : payload_object(buf, plen, out);
+    free(buf);
+    return e;
 }
 
 static bool label_char(char c)
@@ -178,15 +190,25 @@ static bool string_array(const json_t *a, size_t min, size_t max, size_t item_ma
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v) if (!json_is_string(v) || json_string_length(v) == 0 ||
-                                     json_string_length(v) > item_max) return false;
+                                     json_string_length(v) > item_max ||
+                                     strlen(json_string_value(v)) != json_string_length(v)) return false;
     return true;
+}
+
+/* A string field without an embedded NUL, or NULL. */
+static const char *str_field(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return NULL;
+    return json_string_value(v);
 }
 
 bg_err bg_license_payload_check(const json_t *p)
 {
-    const char *lid = json_string_value(json_object_get(p, "lid"));
-    const char *org = json_string_value(json_object_get(p, "org"));
-    const char *tier = json_string_value(json_object_get(p, "tier"));
+    const char *lid = str_field(p, "lid");
+    const char *org = str_field(p, "org");
+    const char *tier = str_field(p, "tier");
     json_t *limits = json_object_get(p, "limits");
     json_t *domains = json_object_get(p, "domains");
     if (lid == NULL || !bg_uuid_valid(lid, strlen(lid)) || org == NULL ||
@@ -194,7 +216,10 @@ bg_err bg_license_payload_check(const json_t *p)
         !string_array(domains, 1, 64, 253) || !string_array(json_object_get(p, "features"), 0, 64, 64) ||
         !json_is_object(limits) || !json_is_integer(json_object_get(limits, "branches")) ||
         !json_is_integer(json_object_get(limits, "users")) ||
-        !json_is_integer(json_object_get(p, "nbf")) || !json_is_integer(json_object_get(p, "exp")))
+        !json_is_integer(json_object_get(p, "nbf")) || !json_is_integer(json_object_get(p, "exp")) ||
+        json_integer_value(json_object_get(p, "exp")) <= json_integer_value(json_object_get(p, "nbf")) ||
+        json_integer_value(json_object_get(limits, "branches")) < 0 ||
+        json_integer_value(json_object_get(limits, "users")) < 0)
         return BG_EINVAL;
     size_t i;
     json_t *d;

@@ -2,7 +2,7 @@
  * proto/license.h — license tokens, validation receipts and domain rules.
  *
  * A license token is BG1.<base64url(payload)>.<base64url(Ed25519 signature
- * over the payload's base64url text)>, signed by the top branch. A receipt
+ * over "BG1." and the payload's base64url text)>, signed by the top branch. A receipt
  * (the top's signed answer to a validation, cached by masters) has the
  * same shape with the prefix BGR1. Pure functions, any thread.
  */
