@@ -188,11 +188,12 @@ bg_err bg_node_license_revoke(bg_node *n, bg_registry *reg, const char *id, cons
     return bg_node_license_get(n, reg, id, out, e);
 }
 
-char *bg_node_license_token_of(bg_registry *reg, const char *org)
+char *bg_node_license_token_of(bg_registry *reg, const char *org, char status[8])
 {
     bg_license_rec l;
-    if (bg_registry_license_active(reg, org, &l) != BG_OK)
+    if (bg_registry_license_latest(reg, org, &l) != BG_OK)
         return NULL;
+    bg_strlcpy(status, l.status, 8);
     return l.token;
 }
 
@@ -476,7 +477,7 @@ void bg_node_license_check_clear(bg_license_check *c)
 }
 
 bg_err bg_node_license_receive(bg_node *n, bg_registry *reg, const char *org, const char *token,
-                               bool *applied)
+                               const char *status, bool *applied)
 {
     (void)n;
     json_t *p = NULL;
@@ -496,15 +497,16 @@ bg_err bg_node_license_receive(bg_node *n, bg_registry *reg, const char *org, co
     memset(&l, 0, sizeof(l));
     bg_strlcpy(l.id, json_string_value(json_object_get(p, "lid")), sizeof(l.id));
     bg_strlcpy(l.organization_id, org, sizeof(l.organization_id));
-    bg_strlcpy(l.status, "active", sizeof(l.status));
+    bg_strlcpy(l.status, status, sizeof(l.status));
     l.token = (char *)token;
     l.not_before = json_integer_value(json_object_get(p, "nbf"));
     l.expires_at = json_integer_value(json_object_get(p, "exp"));
     l.created_ms = l.updated_ms = bg_now_ms();
     json_decref(p);
     if (bg_registry_license_get(reg, l.id, &old) == BG_OK) {
+        /* Known: only its status can change (a revocation). */
         bg_registry_license_clear(&old);
-        return BG_OK;
+        return bg_registry_license_set_status(reg, l.id, status, l.updated_ms, applied);
     }
     e = bg_registry_license_put(reg, &l);
     *applied = e == BG_OK;

@@ -63,13 +63,14 @@ void bg_node_license_check_clear(bg_license_check *c);
 json_t *bg_node_license_validate_top(bg_node *n, bg_registry *reg, const char *key,
                                      const char *domain);
 
-/* The active license token of an organisation, or NULL (malloc'ed). */
-char *bg_node_license_token_of(bg_registry *reg, const char *org);
+/* The newest license token of an organisation (malloc'ed, or NULL) and
+ * its status ("active" | "revoked") into status (8 bytes). */
+char *bg_node_license_token_of(bg_registry *reg, const char *org, char status[8]);
 
-/* Applies the license token of a received snapshot (verified with the
- * top's key when known); *applied tells whether it was new. */
+/* Applies the license of a received snapshot (verified with the top's key
+ * when known) with its status; *applied tells whether anything changed. */
 bg_err bg_node_license_receive(bg_node *n, bg_registry *reg, const char *org, const char *token,
-                               bool *applied);
+                               const char *status, bool *applied);
 
 /* Counts a validation answer for /metrics (any thread). */
 void bg_node_license_count(bg_node *n, const char *code);

@@ -98,7 +98,8 @@ static json_t *user_wire(const bg_user *u)
 
 static json_t *snapshot(bg_registry *reg, const bg_org *o, const bg_user *users, size_t n)
 {
-    char *license = bg_node_license_token_of(reg, o->id);
+    char lic_status[8] = "active";
+    char *license = bg_node_license_token_of(reg, o->id, lic_status);
     char up[32];
     rfc3339(o->updated_ms, up);
     json_t *arr = json_array();
@@ -109,6 +110,9 @@ static json_t *snapshot(bg_registry *reg, const bg_org *o, const bg_user *users,
                              o->parent_id[0] ? json_string(o->parent_id) : json_null(), "home_branch",
                              o->home_branch, "version", (json_int_t)o->version, "updated_at", up,
                              "users", arr, "license", license ? json_string(license) : json_null());
+    /* Beside the token (which cannot say it was revoked), its status. */
+    if (license != NULL)
+        json_object_set_new(snap, "license_status", json_string(lic_status));
     free(license);
     return snap;
 }
@@ -767,8 +771,13 @@ static bg_err apply_sync(bg_node *n, bg_registry *reg, const bg_peer_identity *p
     }
     bool lic_applied = false;
     json_t *lic = json_object_get(body, "license");
+    const char *lic_status = json_string_value(json_object_get(body, "license_status"));
+    if (lic_status == NULL)
+        lic_status = "active";
+    if (strcmp(lic_status, "active") != 0 && strcmp(lic_status, "revoked") != 0)
+        return bg_node_errf(e, "INVALID_SNAPSHOT", "license_status must be active or revoked");
     if (err == BG_OK && json_is_string(lic))
-        err = bg_node_license_receive(n, reg, o.id, json_string_value(lic), &lic_applied);
+        err = bg_node_license_receive(n, reg, o.id, json_string_value(lic), lic_status, &lic_applied);
     else if (err == BG_OK && lic != NULL && !json_is_null(lic))
         return bg_node_errf(e, "INVALID_SNAPSHOT", "license must be a license key or null");
     if (err != BG_OK)

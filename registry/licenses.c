@@ -65,6 +65,30 @@ bg_err bg_registry_license_active(bg_registry *r, const char *org, bg_license_re
     return lic_one(r, sql, org, out);
 }
 
+bg_err bg_registry_license_latest(bg_registry *r, const char *org, bg_license_rec *out)
+{
+    static const char sql[] = "SELECT " LIC_COLS " FROM licenses WHERE organization_id = ?"
+                              " ORDER BY created_ms DESC, id LIMIT 1";
+    return lic_one(r, sql, org, out);
+}
+
+bg_err bg_registry_license_set_status(bg_registry *r, const char *id, const char *status,
+                                      long long now_ms, bool *changed)
+{
+    static const char sql[] = "UPDATE licenses SET status = ?1, updated_ms = ?2"
+                              " WHERE id = ?3 AND status <> ?1";
+    sqlite3_stmt *st = bg_reg_stmt(r, sql);
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+    bg_err e = bg_reg_exec_stmt(r, st);
+    if (e == BG_OK)
+        *changed = sqlite3_changes(r->db) > 0;
+    return e;
+}
+
 bg_err bg_registry_license_revoke(bg_registry *r, const char *id, long long now_ms)
 {
     static const char sql[] = "UPDATE licenses SET status = 'revoked', updated_ms = ?"

@@ -347,8 +347,16 @@ typedef struct bg_license_rec {
 bg_err bg_registry_license_put(bg_registry *r, const bg_license_rec *l);
 /* Errors: BG_ENOTFOUND. Free with bg_registry_license_clear. */
 bg_err bg_registry_license_get(bg_registry *r, const char *id, bg_license_rec *out);
+/* The newest license of an organisation, any status. Errors: BG_ENOTFOUND. */
+bg_err bg_registry_license_latest(bg_registry *r, const char *org, bg_license_rec *out);
+
 /* The newest active license of an organisation. Errors: BG_ENOTFOUND. */
 bg_err bg_registry_license_active(bg_registry *r, const char *org, bg_license_rec *out);
+/* Sets the status of a stored license ("active" | "revoked"); *changed
+ * tells whether it differed. Errors: BG_ENOTFOUND. */
+bg_err bg_registry_license_set_status(bg_registry *r, const char *id, const char *status,
+                                      long long now_ms, bool *changed);
+
 /* Marks revoked. Errors: BG_ENOTFOUND (no such active license). */
 bg_err bg_registry_license_revoke(bg_registry *r, const char *id, long long now_ms);
 void bg_registry_license_clear(bg_license_rec *l);

@@ -236,7 +236,7 @@ int bg_th_http(const char *method, const char *url, const char *token, const cha
     memset(r, 0, sizeof(*r));
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
-    char auth[300];
+    char auth[8300];
     growbuf b = {calloc(1, 1), 0}, hb = {calloc(1, 1), 0};
     if (token != NULL) {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
