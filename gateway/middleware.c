@@ -101,7 +101,7 @@ static bool auth_admin(bg_reqctx *rc)
     h2o_iovec_t tok;
     if (!bearer(rc->req, &tok)) {
         bg_gw_header(rc, "www-authenticate", "Bearer");
-        bg_gw_error(rc, 401, "AUTH_REQUIRED", "this route needs an admin bearer token");
+        bg_gw_error(rc, 401, "AUTH_REQUIRED", "this route needs a bearer token");
         return false;
     }
     char id[BG_UUID_LEN + 1];

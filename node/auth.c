@@ -50,10 +50,23 @@ unsigned bg_node_login_ratelimit(bg_node *n, const char *key)
     for (size_t i = 0; i < n->nlogin && b == NULL; i++)
         if (strcmp(n->login_buckets[i].key, key) == 0)
             b = &n->login_buckets[i];
+    if (b == NULL && n->nlogin == 4096) {
+        /* Bounded memory: only buckets that have refilled completely (idle
+         * keys) make room; if none has, the attempt waits, so flooding the
+         * table with made-up keys cannot reset anyone's budget. */
+        size_t kept = 0;
+        for (size_t i = 0; i < n->nlogin; i++) {
+            login_bucket *o = &n->login_buckets[i];
+            if (o->tokens + (double)(now - o->refill_ms) * rate < burst)
+                n->login_buckets[kept++] = *o;
+        }
+        n->nlogin = kept;
+        if (kept == 4096) {
+            pthread_mutex_unlock(&n->login_mu);
+            return 1;
+        }
+    }
     if (b == NULL) {
-        /* Bounded memory: when full, the table restarts (all buckets full). */
-        if (n->nlogin == 4096)
-            n->nlogin = 0;
         if (n->nlogin == n->cap_login) {
             n->cap_login = n->cap_login ? n->cap_login * 2 : 64;
             n->login_buckets = bg_xrealloc(n->login_buckets, n->cap_login * sizeof(login_bucket));

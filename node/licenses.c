@@ -166,6 +166,10 @@ bg_err bg_node_license_get(bg_node *n, bg_registry *reg, const char *id, json_t 
 bg_err bg_node_license_revoke(bg_node *n, bg_registry *reg, const char *id, const char *actor,
                               const char *request_id, json_t **out, bg_node_err *e)
 {
+    if (!is_top(n)) {
+        bg_node_errf(e, "NOT_TOP_BRANCH", "only the top branch revokes licenses");
+        return BG_EFORBIDDEN;
+    }
     bg_license_rec l;
     memset(&l, 0, sizeof(l));
     bg_err err = bg_registry_begin(reg);
@@ -274,8 +278,8 @@ json_t *bg_node_license_validate_top(bg_node *n, bg_registry *reg, const char *k
         bg_node_license_count(n, bg_license_code_name(code));
         return a;
     }
-    /* Precedence (docs/licenses.md): signature, record, revocation, time,
-     * domain, branch count, grace. */
+    /* Precedence on the top (docs/licenses.md): signature, record,
+     * revocation, then time and domain, branch count, grace. */
     bg_license_code final = code;
     const char *lid = json_string_value(json_object_get(payload, "lid"));
     if (bg_registry_license_get(reg, lid, &rec) != BG_OK) {
@@ -394,6 +398,10 @@ bg_err bg_node_license_check_start(bg_node *n, bg_registry *reg, const char *key
                    age < n->cfg.licenses_cache_ttl_s * 1000) {
             const char *rc = json_string_value(json_object_get(receipt, "code"));
             int parsed = bg_license_code_parse(rc);
+            /* The receipt may predate the expiry: the local clock still
+             * says when the grace period has begun. */
+            if (parsed == BG_LIC_VALID && code == BG_LIC_GRACE)
+                parsed = BG_LIC_GRACE;
             done(n, c, answer(n, parsed < 0 ? BG_LIC_UNAVAILABLE : (bg_license_code)parsed,
                               "answered from the top's receipt", payload, NULL,
                               json_string_value(json_object_get(receipt, "by")), text));
@@ -479,15 +487,15 @@ void bg_node_license_check_clear(bg_license_check *c)
 bg_err bg_node_license_receive(bg_node *n, bg_registry *reg, const char *org, const char *token,
                                const char *status, bool *applied)
 {
-    (void)n;
     json_t *p = NULL;
     uint8_t pk[BG_ED25519_PK_BYTES];
     int64_t top_id;
     *applied = false;
-    /* Verified when the top's key is known; validation checks it anyway. */
-    bg_err e = bg_registry_top_public_key(reg, pk, &top_id) == BG_OK
-                   ? bg_license_open(BG_LICENSE_PREFIX, token, strlen(token), pk, &p)
-                   : bg_license_peek(BG_LICENSE_PREFIX, token, strlen(token), &p);
+    /* The top owns every license: it never takes one (or a status) from a
+     * snapshot; a master keeps only licenses that verify with the top's key. */
+    if (is_top(n) || bg_registry_top_public_key(reg, pk, &top_id) != BG_OK)
+        return BG_OK;
+    bg_err e = bg_license_open(BG_LICENSE_PREFIX, token, strlen(token), pk, &p);
     if (e != BG_OK || bg_license_payload_check(p) != BG_OK ||
         strcmp(json_string_value(json_object_get(p, "org")), org) != 0) {
         json_decref(p);

@@ -64,6 +64,8 @@ static void start_work(bg_gw_job *job, bg_registry *reg)
                         json_string_value(json_object_get(in, "password")),
                         json_string_value(json_object_get(in, "organization_id")), job->state);
     json_object_del(in, "password");
+    bg_strlcpy(((bg_login *)job->state)->home_call.request_id, job->request_id,
+               sizeof(((bg_login *)job->state)->home_call.request_id));
 }
 
 /* email, password, optional organization_id; answers 400 itself. */
@@ -98,11 +100,13 @@ static bool login_allowed(bg_reqctx *rc, json_t *in)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
     bg_gw_client_addr(rc, addr, sizeof(addr));
-    unsigned retry = bg_node_login_ratelimit(rc->gw->node, key);
-    if (retry == 0) {
-        snprintf(key, sizeof(key), "addr:%s", addr);
+    /* The address first: one client cycling through made-up emails is
+     * stopped before it creates many user buckets. */
+    char akey[80];
+    snprintf(akey, sizeof(akey), "addr:%s", addr);
+    unsigned retry = bg_node_login_ratelimit(rc->gw->node, akey);
+    if (retry == 0)
         retry = bg_node_login_ratelimit(rc->gw->node, key);
-    }
     if (retry == 0)
         return true;
     char secs[16];

@@ -110,6 +110,7 @@ static void start_work(bg_gw_job *job, bg_registry *reg)
                                            json_string_value(json_object_get(job->in, "domain")), c, &ne);
     if (e != BG_OK)
         bg_gw_job_fail_node(job, e, &ne);
+    bg_strlcpy(c->top_call.request_id, job->request_id, sizeof(c->top_call.request_id));
 }
 
 /* Copies license_key and domain; answers 400 itself. */

@@ -811,6 +811,33 @@ static void test_revoked_suspended_on_master(void **state)
 
 /* ---- 7. a license travels with its organisation ---- */
 
+/* Only the top decides a license's state: a master cannot issue, revoke
+ * or, through a snapshot of an organisation it is home to, reactivate. */
+static void test_master_cannot_change_licenses(void **state)
+{
+    (void)state;
+    char path[200], origin[300], body[6000];
+    snprintf(path, sizeof(path), "/api/v1/licenses/%s/revoke", T.revoked.id);
+    assert_true(check_fail(&T.m1, "POST", path, NULL, 403, "NOT_TOP_BRANCH"));
+    snprintf(origin, sizeof(origin), "X-Branch-Origin: %s", T.m1.url);
+    snprintf(body, sizeof(body),
+             "{\"organization\":{\"id\":\"00000000-0000-4000-8000-00000000abcd\",\"name\":\"m1 org\","
+             "\"parent_id\":null,\"home_branch\":\"master-1\",\"version\":1,\"updated_at\":"
+             "\"2026-01-01T00:00:00Z\"},\"users\":[],\"license\":\"%s\",\"license_status\":\"active\"}",
+             T.revoked.key);
+    const char *h[] = {origin, "Authorization: Bearer " KEY, "Content-Type: application/json", NULL};
+    char url[300];
+    snprintf(url, sizeof(url), "%s/api/v1/cross-branch/sync-organization", T.top.url);
+    bg_th_resp r;
+    assert_int_equal(bg_th_http("POST", url, NULL, body, strlen(body), h, false, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"license\":0"));
+    bg_th_resp_free(&r);
+    json_t *a = validate(&T.top, T.top.token, T.revoked.key, "rev.example");
+    assert_true(answer_is(a, "SUSPENDED", false, "top"));
+    json_decref(a);
+}
+
 static void test_license_travels_with_sync(void **state)
 {
     (void)state;
@@ -1203,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_too_many_branches),
         cmocka_unit_test(test_issue_errors),
         cmocka_unit_test(test_revoked_suspended_on_master),
+        cmocka_unit_test(test_master_cannot_change_licenses),
         cmocka_unit_test(test_license_travels_with_sync),
         cmocka_unit_test(test_revocation_reaches_synced_copy),
         cmocka_unit_test(test_federated_login),
