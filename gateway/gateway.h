@@ -67,6 +67,8 @@ struct bg_gateway {
     int tls_fd;             /* -1 when no TLS listener */
     char tls_url[320];
     SSL_CTX *ssl_ctx;
+    char *health_prefix;   /* cross-branch health body up to the time value */
+    size_t health_prefix_len;
     int nloops;
     bg_gw_loop *loops;
     volatile sig_atomic_t stopping;
@@ -195,6 +197,10 @@ void bg_gw_on_job_replies(h2o_multithread_receiver_t *recv, h2o_linklist_t *mess
 /* The h2o on_req entry point: request id, routing, size cap,
  * authentication, rate limit, body parsing, then the route's handler. */
 int bg_gw_on_req(h2o_handler_t *self, h2o_req_t *req);
+
+/* Renders the fixed part of the cross-branch health answer (after the
+ * branch URL is final). Main thread, before serving. */
+void bg_gw_health_prepare(bg_gateway *gw);
 
 /* ---- route table (routes.c) ---- */
 

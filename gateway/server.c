@@ -305,6 +305,7 @@ int bg_gateway_run(bg_node *node)
     if (bg_url_normalize(bg_node_url(node), strlen(bg_node_url(node)), gw->own_url_norm,
                          sizeof(gw->own_url_norm)) != BG_OK)
         gw->own_url_norm[0] = '\0';
+    bg_gw_health_prepare(gw);
     if (bg_node_start(node) != BG_OK) {
         bg_log(BG_LOG_ERROR, NULL, "cannot start the peer client");
         return 1;
@@ -361,6 +362,7 @@ int bg_gateway_run(bg_node *node)
     if (gw->ssl_ctx != NULL)
         SSL_CTX_free(gw->ssl_ctx);
     h2o_config_dispose(&gw->h2o_conf);
+    free(gw->health_prefix);
     bg_metrics_destroy(gw->metrics);
     for (size_t i = 0; i < gw->nroutes; i++)
         free(names[i]);

@@ -316,19 +316,25 @@ bg_err bg_node_peer_authenticate(bg_node *n, const char *origin, size_t olen, co
 {
     static const uint8_t dummy[BG_HASH_BYTES];
     char norm[BG_URL_MAX];
-    bool url_ok = bg_url_normalize(origin, olen, norm, sizeof(norm)) == BG_OK;
     uint8_t h[BG_HASH_BYTES];
     peer_key_hash(n, token, tlen, h);
     /* Every entry with the origin's URL is compared (the same URL may be
      * registered for several organisations); an unknown origin compares
-     * against a dummy so that the work is the same. */
+     * against a dummy so that the work is the same. Peers send their URL
+     * in normal form, so an exact match spares the normalisation; the
+     * origin is not secret, only the key is. */
     const peer_entry *match = NULL;
     bool any = false;
     pthread_rwlock_rdlock(&n->peers_lock);
-    for (size_t i = 0; i < n->npeers; i++) {
+    const char *want = NULL;
+    for (size_t i = 0; i < n->npeers && want == NULL; i++)
+        if (strlen(n->peers[i].url) == olen && memcmp(n->peers[i].url, origin, olen) == 0)
+            want = n->peers[i].url;
+    if (want == NULL && bg_url_normalize(origin, olen, norm, sizeof(norm)) == BG_OK)
+        want = norm;
+    for (size_t i = 0; want != NULL && i < n->npeers; i++) {
         const peer_entry *p = &n->peers[i];
-        bool same = url_ok && strcmp(p->url, norm) == 0;
-        if (!same)
+        if (strcmp(p->url, want) != 0)
             continue;
         any = true;
         bool eq = bg_sig_eq(h, p->hash, BG_HASH_BYTES);
