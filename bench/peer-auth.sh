@@ -18,6 +18,9 @@
 #              BENCH_CONNECTIONS (default "100 1000").
 set -euo pipefail
 
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${BRANCHGATE_BIN:-$repo/build/branchgate}
 secs=${BENCH_SECONDS:-10}
@@ -298,37 +301,5 @@ section=$data/section.md
 cat "$section"
 
 # ---- write docs/performance.md ----
-# Other bench scripts rewrite the same file: hold a lock on docs/ while
-# reading and rewriting it, so that two runs finishing together keep both
-# sections.
-update_doc() {
-    if [[ ! -f $doc ]]; then
-        {
-            echo "# Performance"
-            echo
-            echo "Every figure is produced by a script in bench/; ratios are against a baseline"
-            echo "measured in the same run on the same machine."
-            echo
-            echo "Machine: $machine."
-            echo
-        } >"$doc"
-    fi
-    if ! grep -qF "$begin_marker" "$doc" || ! grep -qF "$end_marker" "$doc"; then
-        printf '\n%s\n%s\n' "$begin_marker" "$end_marker" >>"$doc"
-    fi
-    awk -v b="$begin_marker" -v e="$end_marker" -v f="$section" '
-        $0 == b { print; while ((getline line < f) > 0) print line; skip = 1; next }
-        $0 == e { skip = 0 }
-        !skip { print }' "$doc" >"$data/performance.md"
-    cat "$data/performance.md" >"$doc"
-}
-mkdir -p "$(dirname "$doc")"
-if command -v flock >/dev/null; then
-    exec 9<"$(dirname "$doc")"
-    flock -w 30 9 || die "docs/ stayed locked for 30 s; results not written"
-    update_doc
-    exec 9<&-
-else
-    update_doc
-fi
+bench_write_section peer-auth "$section" "$doc" "$machine" "$data" || die "results not written"
 echo "peer-auth: results written to ${doc#"$repo"/}" >&2

@@ -18,6 +18,9 @@
 # not what is measured (docs/performance.md says so next to the figures).
 set -euo pipefail
 
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${BRANCHGATE_BIN:-$repo/build/branchgate}
 users=${SYNC_USERS:-10000}
@@ -158,7 +161,6 @@ deliv_per_s=$(awk -v d="$deliveries" -v t="$drain_ms" 'BEGIN { printf "%.0f", d 
 ratio=$(awk -v a="$deliv_per_s" -v b="$base" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 
 section=$(cat <<MD
-<!-- sync:begin -->
 ## Organisation sync and outbox (bench/sync.sh)
 
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $("$bin" version | head -n1); top and master on
@@ -174,17 +176,7 @@ Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $("$bin" version | head -n
 One delivery is in flight per destination (in order), so the baseline is the ceiling: each delivery
 also commits its removal from the outbox on the top and applies the change, with its idempotency
 key, in one transaction on the master.
-<!-- sync:end -->
 MD
 )
-printf '%s\n' "$section"
-[[ -f $doc ]] || printf '# Performance\n\nEvery figure is produced by a script in bench/; ratios are against a baseline measured in the same run on the same machine.\n' >"$doc"
-printf '%s\n' "$section" >"$tmp/section"
-if grep -qF '<!-- sync:begin -->' "$doc"; then
-    awk -v f="$tmp/section" 'BEGIN { while ((getline l < f) > 0) s = s l "\n" }
-        /<!-- sync:begin -->/ { printf "%s", s; skip = 1; next }
-        /<!-- sync:end -->/ { skip = 0; next } !skip' "$doc" >"$tmp/doc"
-    cp "$tmp/doc" "$doc"
-else
-    printf '\n%s\n' "$section" >>"$doc"
-fi
+printf '%s\n' "$section" | tee "$tmp/section"
+bench_write_section sync "$tmp/section" "$doc" "$(nproc) CPUs, $(uname -srm)" "$tmp" || die "results not written"
