@@ -106,6 +106,8 @@ static const key keys[] = {
     {"licenses.grace_days", K_INT, OFF(licenses_grace_days), 0, 0, 365, NULL, "7", NULL},
     {"auth.token_ttl_s", K_INT, OFF(auth_token_ttl_s), 0, 60, 2592000, NULL, "3600", NULL},
     {"auth.login_per_min", K_INT, OFF(auth_login_per_min), 0, 1, 100000, NULL, "10", NULL},
+    {"templates.dir", K_STR, OFF(templates_dir), CAP(templates_dir), 1, 1023, NULL, "templates",
+     NULL},
     {"tls.listen", K_STR, OFF(tls_listen), CAP(tls_listen), 0, 299, NULL, "", check_listen_opt},
     {"tls.cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 1023, NULL, "", NULL},
     {"tls.key", K_STR, OFF(tls_key), CAP(tls_key), 0, 1023, NULL, "", NULL},

@@ -58,6 +58,7 @@ typedef struct bg_config {
     int64_t licenses_grace_days;
     int64_t auth_token_ttl_s;
     int64_t auth_login_per_min;
+    char templates_dir[1024]; /* bundled media templates (*.json) */
     char tls_listen[300];   /* HOST:PORT of the TLS listener; "" = none */
     char tls_cert[1024];    /* PEM certificate chain file */
     char tls_key[1024];     /* PEM private key file */

@@ -79,6 +79,8 @@ bg_err bg_node_create(const bg_config *cfg, const char *data_dir, bg_node **out)
         if (bg_registry_org_get_by_name(reg, BG_DEFAULT_ORG, &def) == BG_ENOTFOUND)
             e = bg_node_org_seed_default(reg, n->master, cfg->branch_name);
     }
+    if (e == BG_OK)
+        e = bg_node_templates_load(n);
     if (e == BG_OK) {
         bg_node_auth_init(n);
         n->auth_ready = true;
@@ -119,6 +121,7 @@ void bg_node_destroy(bg_node *n)
     bg_secret_free(n->master);
     bg_secret_free(n->token_key);
     bg_secret_free(n->sign_sk);
+    json_decref(n->templates);
     if (n->auth_ready)
         bg_node_auth_fini(n);
     free(n->tokens);

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "node/config.h"
 #include "node/pool.h"
 #include "proto/err.h"
@@ -81,6 +83,12 @@ void bg_node_unpublish_listen_url(const bg_node *n);
 
 /* Start time (unix ms). */
 long long bg_node_started_ms(const bg_node *n);
+
+/* ---- media templates ---- */
+
+/* The bundled templates loaded at start (a JSON array, borrowed, never
+ * changed after start: any thread may read it). */
+const json_t *bg_node_templates(const bg_node *n);
 
 /* ---- admin tokens ---- */
 

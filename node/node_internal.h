@@ -48,6 +48,7 @@ struct bg_node {
     uint8_t *sign_sk; /* sodium memory */
     uint8_t sign_pk[BG_ED25519_PK_BYTES];
     uint64_t lic_counts[16];
+    json_t *templates; /* bundled media templates (templates.c) */
     /* login (auth.c) */
     bool auth_ready;
     uint8_t *jwt_key; /* sodium memory */
@@ -104,6 +105,10 @@ typedef struct bg_textbuf {
     size_t len, cap;
 } bg_textbuf;
 void bg_textbuf_printf(bg_textbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* templates.c: loads and checks every .json file of cfg.templates_dir. Errors:
+ * BG_EINVAL (message logged, naming the file, template and step). */
+bg_err bg_node_templates_load(bg_node *n);
 
 /* auth.c */
 void bg_node_auth_init(bg_node *n);

@@ -517,7 +517,17 @@ static void templates_work(bg_gw_job *job, bg_registry *reg)
     }
     const char *id = in_str(job, "template");
     long long now = bg_now_ms();
+    const json_t *bundled = bg_node_templates(job->node);
+    size_t bi;
+    json_t *bt;
     if (id != NULL) {
+        json_array_foreach(bundled, bi, bt) if (strcmp(json_string_value(json_object_get(bt, "id")), id) == 0)
+        {
+            json_t *copy = json_deep_copy(bt);
+            json_object_set_new(copy, "bundled", json_true());
+            bg_gw_job_ok(job, 200, copy);
+            return;
+        }
         bg_shared s;
         e = bg_registry_shared_get(reg, o.id, "template", id, now, &s);
         if (e != BG_OK) {
@@ -536,6 +546,11 @@ static void templates_work(bg_gw_job *job, bg_registry *reg)
         return;
     }
     json_t *arr = json_array();
+    json_array_foreach(bundled, bi, bt) {
+        json_t *copy = json_deep_copy(bt);
+        json_object_set_new(copy, "bundled", json_true());
+        json_array_append_new(arr, copy);
+    }
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, template_json(&list[i]));
     bg_registry_shared_free(list, n);

@@ -467,6 +467,53 @@ static void test_init_cli(void **state)
     bg_th_rmtree(dir);
 }
 
+/* The bundled templates are served; a broken template stops start-up with
+ * a message naming the template and the step. */
+static void test_templates(void **state)
+{
+    fixture *f = *state;
+    bg_th_resp r;
+    assert_int_equal(bg_th_get(&f->p, "/api/v1/templates", f->p.token, &r), 0);
+    assert_int_equal(r.status, 200);
+    const char *ids[] = {"\"audio-preview\"", "\"video-preview\"", "\"image-thumbnail\"", "\"probe\""};
+    for (size_t i = 0; i < 4; i++)
+        assert_non_null(strstr(r.body, ids[i]));
+    bg_th_resp_free(&r);
+    assert_int_equal(bg_th_get(&f->p, "/api/v1/templates/probe", f->p.token, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"/meta/read\""));
+    bg_th_resp_free(&r);
+    assert_int_equal(bg_th_get(&f->p, "/api/v1/templates/nope", f->p.token, &r), 0);
+    assert_true(bg_th_is_error(&r, 404, "TEMPLATE_NOT_FOUND"));
+    bg_th_resp_free(&r);
+
+    char dir[256], tdir[300], path[400], env[420], data[300];
+    bg_th_tmpdir(dir);
+    snprintf(tdir, sizeof(tdir), "%s/templates", dir);
+    snprintf(data, sizeof(data), "%s/data", dir);
+    mkdir(tdir, 0700);
+    snprintf(path, sizeof(path), "%s/loop.json", tdir);
+    FILE *fp = fopen(path, "w");
+    fputs("{\"id\":\"loop\",\"steps\":{\"a\":{\"robot\":\"/meta/read\",\"use\":\"b\"},"
+          "\"b\":{\"robot\":\"/audio/encode\",\"use\":\"a\"}}}", fp);
+    fclose(fp);
+    snprintf(env, sizeof(env), "BRANCHGATE_TEMPLATES_DIR=%s", tdir);
+    const char *const envs[] = {env, NULL};
+    const char *args[] = {"serve", "--data", data, "--listen", "127.0.0.1:0", NULL};
+    char *out = NULL;
+    assert_int_equal(bg_th_run(args, envs, &out), 1);
+    assert_non_null(strstr(out, "template 'loop', step '"));
+    assert_non_null(strstr(out, "cycle"));
+    free(out);
+    fp = fopen(path, "w");
+    fputs("{\"id\":\"loop\",\"steps\":{\"a\":{\"robot\":\"/video/explode\",\"use\":\":original\"}}}", fp);
+    fclose(fp);
+    assert_int_equal(bg_th_run(args, envs, &out), 1);
+    assert_non_null(strstr(out, "template 'loop', step 'a': unknown robot"));
+    free(out);
+    bg_th_rmtree(dir);
+}
+
 static void test_version(void **state)
 {
     (void)state;
@@ -492,6 +539,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_drains_inflight, setup, teardown),
         cmocka_unit_test(test_config_errors_name_the_key),
         cmocka_unit_test(test_init_cli),
+        cmocka_unit_test_setup_teardown(test_templates, setup, teardown),
         cmocka_unit_test(test_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
