@@ -58,16 +58,7 @@ static int start_branch(bg_th_proc *p, const char *name, const char *type, const
 static void must_register(const bg_th_proc *at, const char *name, const char *url,
                           const char *type, const char *key)
 {
-    char body[1024];
-    snprintf(body, sizeof(body),
-             "{\"branch_name\":\"%s\",\"branch_url\":\"%s\",\"branch_type\":\"%s\",\"api_key\":\"%s\"}",
-             name, url, type, key);
-    bg_th_resp r;
-    assert_int_equal(bg_th_post_json(at, "/api/v1/branches", at->token, body, &r), 0);
-    if (r.status != 201)
-        fprintf(stderr, "register %s: %ld %s\n", name, r.status, r.body);
-    assert_int_equal(r.status, 201);
-    bg_th_resp_free(&r);
+    assert_true(bg_th_register(at, name, url, type, key));
 }
 
 static int group_setup(void **state)

@@ -22,7 +22,7 @@ long long bg_th_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void nap_ms(int ms)
+void bg_th_nap_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
@@ -142,7 +142,7 @@ int bg_th_start(bg_th_proc *p, const char *dir, const char *const *extra, const 
         free(u);
         if (!bg_th_alive(p))
             return -1;
-        nap_ms(20);
+        bg_th_nap_ms(20);
     }
     bg_th_stop(p, SIGKILL, 2000);
     return -1;
@@ -185,7 +185,7 @@ int bg_th_stop(bg_th_proc *p, int sig, int timeout_ms)
             p->pid = 0;
             return decode_status(st);
         }
-        nap_ms(10);
+        bg_th_nap_ms(10);
     }
     kill(p->pid, SIGKILL);
     waitpid(p->pid, &st, 0);
@@ -314,7 +314,7 @@ long long bg_th_wait_field(const bg_th_proc *p, const char *path, const char *ke
             if (hit)
                 return bg_th_now_ms() - start;
         }
-        nap_ms(20);
+        bg_th_nap_ms(20);
     }
     return -1;
 }
@@ -370,5 +370,21 @@ bool bg_th_is_error(const bg_th_resp *r, long status, const char *code)
     if (!ok)
         fprintf(stderr, "expected error %s, got: %s\n", code, r->body ? r->body : "");
     json_decref(j);
+    return ok;
+}
+
+bool bg_th_register(const bg_th_proc *at, const char *name, const char *url, const char *type,
+                    const char *key)
+{
+    json_t *b = json_pack("{s:s,s:s,s:s,s:s}", "branch_name", name, "branch_url", url,
+                          "branch_type", type, "api_key", key);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    bg_th_resp r;
+    bool ok = bg_th_post_json(at, "/api/v1/branches", at->token, body, &r) == 0 && r.status == 201;
+    if (!ok)
+        fprintf(stderr, "register %s: %ld %s\n", name, r.status, r.body ? r.body : "");
+    bg_th_resp_free(&r);
+    free(body);
     return ok;
 }

@@ -70,6 +70,14 @@ int bg_th_post_json(const bg_th_proc *p, const char *path, const char *token, co
 int bg_th_send_json(const bg_th_proc *p, const char *method, const char *path, const char *token,
                     const char *json, bg_th_resp *r);
 
+/* Registers a peer branch on `at` (POST /api/v1/branches with its admin
+ * token). True on 201; otherwise prints the answer and returns false. */
+bool bg_th_register(const bg_th_proc *at, const char *name, const char *url, const char *type,
+                    const char *key);
+
+/* Sleeps ms milliseconds (for poll loops; never to wait for readiness). */
+void bg_th_nap_ms(int ms);
+
 /* Polls GET path (admin) until the JSON field `key` equals `want` or the
  * deadline passes. Returns the milliseconds it took, or -1. */
 long long bg_th_wait_field(const bg_th_proc *p, const char *path, const char *key,

@@ -98,28 +98,6 @@ static void listen_of(const bg_th_proc *p, char *out, size_t cap)
     snprintf(out, cap, "127.0.0.1:%s", strrchr(p->url, ':') + 1);
 }
 
-static bool register_branch(const bg_th_proc *at, const char *name, const char *url,
-                            const char *type, const char *key)
-{
-    json_t *b = json_pack("{s:s,s:s,s:s,s:s}", "branch_name", name, "branch_url", url,
-                          "branch_type", type, "api_key", key);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    bg_th_resp r;
-    bool ok = bg_th_post_json(at, "/api/v1/branches", at->token, body, &r) == 0 && r.status == 201;
-    if (!ok)
-        fprintf(stderr, "register %s: %ld %s\n", name, r.status, r.body ? r.body : "");
-    bg_th_resp_free(&r);
-    free(body);
-    return ok;
-}
-
-static void nap_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- HTTP helpers ---- */
 
 static char *dump(json_t *j)
@@ -305,7 +283,7 @@ static json_t *wait_code(const bg_th_proc *p, const char *key, const char *domai
         const char *c = json_string_value(json_object_get(a, "code"));
         if (c != NULL && strcmp(c, code) == 0)
             return a;
-        nap_ms(50);
+        bg_th_nap_ms(50);
     }
     char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
     fprintf(stderr, "%s: %s never answered %s; last: %s\n", p->url, domain, code, s ? s : "");
@@ -431,8 +409,8 @@ static int group_setup(void **state)
     if (start_branch(&T.top, "top", "top_branch", NULL, env) != 0 ||
         start_branch(&T.m1, "master-1", "master_branch", NULL, env) != 0)
         return -1;
-    if (!register_branch(&T.top, "master-1", T.m1.url, "master_branch", KEY) ||
-        !register_branch(&T.m1, "top", T.top.url, "top_branch", KEY))
+    if (!bg_th_register(&T.top, "master-1", T.m1.url, "master_branch", KEY) ||
+        !bg_th_register(&T.m1, "top", T.top.url, "top_branch", KEY))
         return -1;
     /* The master learns the top's signing key from the top's health answer. */
     if (bg_th_wait_field(&T.m1, "/api/v1/branches/top/status", "state", "up", 10000) < 0 ||
@@ -872,7 +850,7 @@ static void test_license_travels_with_sync(void **state)
             got = bg_th_json(&r);
         bg_th_resp_free(&r);
         if (got == NULL)
-            nap_ms(50);
+            bg_th_nap_ms(50);
     }
     if (got == NULL)
         fprintf(stderr, "license %s never reached master-1 (last status %ld)\n", T.synced.id, last);
@@ -897,7 +875,7 @@ static void test_license_travels_with_sync(void **state)
         present = r.status == 200 && strcasestr(r.body, FED_EMAIL) != NULL;
         bg_th_resp_free(&r);
         if (!present)
-            nap_ms(50);
+            bg_th_nap_ms(50);
     }
     assert_true(present);
     assert_true(validates_as(&T.m1, T.synced.key, "sync.example", "VALID", true, "top"));
@@ -932,7 +910,7 @@ static void test_revocation_reaches_synced_copy(void **state)
     json_decref(must(&T.top, "POST", path, NULL, 200));
     long long end = bg_th_now_ms() + 10000, depth = -1;
     while (bg_th_now_ms() < end && (depth = outbox_depth(&T.top, "master-1")) != 0)
-        nap_ms(50);
+        bg_th_nap_ms(50);
     assert_int_equal(depth, 0);
     /* ... and, once delivered, the master's copy says so. */
     snprintf(path, sizeof(path), "/api/v1/licenses/%s", T.synced.id);

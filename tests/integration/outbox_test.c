@@ -43,11 +43,7 @@ static json_t *call(const bg_th_proc *p, const char *method, const char *path, c
 
 static void reg(const bg_th_proc *at, const char *name, const char *url, const char *type)
 {
-    char body[512];
-    snprintf(body, sizeof(body),
-             "{\"branch_name\":\"%s\",\"branch_url\":\"%s\",\"branch_type\":\"%s\",\"api_key\":\"%s\"}",
-             name, url, type, KEY);
-    json_decref(call(at, "POST", "/api/v1/branches", body, 201));
+    assert_true(bg_th_register(at, name, url, type, KEY));
 }
 
 static int setup(void **state)

@@ -82,28 +82,6 @@ static void listen_of(const bg_th_proc *p, char *out, size_t cap)
     snprintf(out, cap, "127.0.0.1:%s", strrchr(p->url, ':') + 1);
 }
 
-static bool register_branch(const bg_th_proc *at, const char *name, const char *url,
-                            const char *type, const char *key)
-{
-    json_t *b = json_pack("{s:s,s:s,s:s,s:s}", "branch_name", name, "branch_url", url,
-                          "branch_type", type, "api_key", key);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    bg_th_resp r;
-    bool ok = bg_th_post_json(at, "/api/v1/branches", at->token, body, &r) == 0 && r.status == 201;
-    if (!ok)
-        fprintf(stderr, "register %s: %ld %s\n", name, r.status, r.body ? r.body : "");
-    bg_th_resp_free(&r);
-    free(body);
-    return ok;
-}
-
-static void nap_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 /* ---- HTTP helpers ---- */
 
 /* Sends an admin request and asserts the status; returns the parsed body
@@ -283,7 +261,7 @@ static bool wait_user_count(const bg_th_proc *p, const char *org, size_t n, int 
         json_decref(all);
         if (last == n)
             return true;
-        nap_ms(50);
+        bg_th_nap_ms(50);
     }
     fprintf(stderr, "%s: organization %s lists %zd users, want %zu\n", p->url, org, (ssize_t)last, n);
     return false;
@@ -298,7 +276,7 @@ static bool wait_status(const bg_th_proc *p, const char *path, long want, int de
         last = status_of(p, "GET", path);
         if (last == want)
             return true;
-        nap_ms(50);
+        bg_th_nap_ms(50);
     }
     fprintf(stderr, "%s%s: status %ld, want %ld\n", p->url, path, last, want);
     return false;
@@ -337,7 +315,7 @@ static bool wait_depth(const bg_th_proc *p, const char *branch, long long want, 
         last = outbox_depth(p, branch);
         if (last == want)
             return true;
-        nap_ms(50);
+        bg_th_nap_ms(50);
     }
     json_t *o = outbox_of(p, branch);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -547,10 +525,10 @@ static int group_setup(void **state)
         start_branch(&T.m1, "master-1", "master_branch", NULL) != 0 ||
         start_branch(&T.m2, "master-2", "master_branch", NULL) != 0)
         return -1;
-    if (!register_branch(&T.top, "master-1", T.m1.url, "master_branch", KEY_M1) ||
-        !register_branch(&T.top, "master-2", T.m2.url, "master_branch", KEY_M2) ||
-        !register_branch(&T.m1, "top", T.top.url, "top_branch", KEY_M1) ||
-        !register_branch(&T.m2, "top", T.top.url, "top_branch", KEY_M2))
+    if (!bg_th_register(&T.top, "master-1", T.m1.url, "master_branch", KEY_M1) ||
+        !bg_th_register(&T.top, "master-2", T.m2.url, "master_branch", KEY_M2) ||
+        !bg_th_register(&T.m1, "top", T.top.url, "top_branch", KEY_M1) ||
+        !bg_th_register(&T.m2, "top", T.top.url, "top_branch", KEY_M2))
         return -1;
     /* Both masters are seen up before anything is queued to them. */
     if (bg_th_wait_field(&T.top, "/api/v1/branches/master-1/status", "state", "up", 10000) < 0 ||
@@ -641,7 +619,7 @@ static void test_thousand_users_no_hashes(void **state)
     capture_start();
     char cap_url[64];
     snprintf(cap_url, sizeof(cap_url), "http://127.0.0.1:%d", C.port);
-    assert_true(register_branch(&T.top, "capture", cap_url, "master_branch", KEY_CAP));
+    assert_true(bg_th_register(&T.top, "capture", cap_url, "master_branch", KEY_CAP));
     assert_true(sync_org(&T.top, T.big_org, "capture", NULL) >= 1);
     assert_true(wait_depth(&T.top, "capture", 0, 30000));
     pthread_mutex_lock(&C.mu);

@@ -21,6 +21,8 @@
 
 #include "node/config.h"
 
+#include "../testutil.h"
+
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Every variable a test here may set. */
@@ -33,29 +35,6 @@ typedef struct fixture {
     char dir[64];
     char file[128];
 } fixture;
-
-static int rm_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return -1;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char child[4096];
-        snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-        rc |= rm_tree(child);
-    }
-    closedir(d);
-    return rmdir(path) | rc;
-}
 
 static void clear_env(void)
 {

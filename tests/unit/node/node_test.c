@@ -33,6 +33,8 @@
 #include "proto/sig.h"
 #include "registry/registry.h"
 
+#include "../testutil.h"
+
 typedef struct fixture {
     char dir[64];
     char db[128];
@@ -41,29 +43,6 @@ typedef struct fixture {
     bg_node *node;
     bg_registry *reg; /* the test's own connection */
 } fixture;
-
-static int rm_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return -1;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char child[4096];
-        snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-        rc |= rm_tree(child);
-    }
-    closedir(d);
-    return rmdir(path) | rc;
-}
 
 static int group_setup(void **state)
 {

@@ -29,6 +29,8 @@
 #include "proto/sig.h"
 #include "registry/registry.h"
 
+#include "../testutil.h"
+
 #define DEADLINE_S 10
 
 typedef struct fixture {
@@ -56,29 +58,6 @@ typedef struct test_task {
 } test_task;
 
 static pthread_t main_thread;
-
-static int rm_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path);
-    DIR *d = opendir(path);
-    if (d == NULL)
-        return -1;
-    int rc = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char child[4096];
-        snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
-        rc |= rm_tree(child);
-    }
-    closedir(d);
-    return rmdir(path) | rc;
-}
 
 static int group_setup(void **state)
 {
