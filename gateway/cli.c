@@ -10,6 +10,8 @@
 
 #include "gateway/gateway.h"
 #include "node/node.h"
+#include "node/pipeline.h"
+#include "proto/parse.h"
 #include "proto/log.h"
 #include "proto/mem.h"
 
@@ -166,6 +168,35 @@ int bg_cli_serve(int argc, char **argv)
     return rc;
 }
 
+int bg_cli_cleanup(int argc, char **argv)
+{
+    flag flags[] = {{"--data", NULL}, {"--branch", NULL}, {"--older-than", NULL}};
+    if (!parse_flags(argc, argv, flags, 3, "cleanup"))
+        return 2;
+    if (flags[1].value == NULL) {
+        fprintf(stderr, "branchgate cleanup: --branch is required\n");
+        return 2;
+    }
+    uint64_t older = 0;
+    const char *o = flags[2].value;
+    if (o != NULL && bg_parse_duration(o, strlen(o), UINT64_C(3153600000), &older) != BG_OK) {
+        fprintf(stderr, "branchgate cleanup: --older-than takes a duration such as 7d, 12h or 30m\n");
+        return 2;
+    }
+    const char *dir = data_dir_of(flags[0].value);
+    if (!bg_node_is_initialised(dir)) {
+        fprintf(stderr, "branchgate cleanup: %s is not a branch data directory\n", dir);
+        return 1;
+    }
+    size_t removed = 0;
+    if (bg_pipeline_cleanup(dir, flags[1].value, (long long)older, &removed) != BG_OK) {
+        fprintf(stderr, "branchgate cleanup: '%s' is not a valid branch name\n", flags[1].value);
+        return 2;
+    }
+    printf("removed %zu upload and output directories of branch '%s'\n", removed, flags[1].value);
+    return 0;
+}
+
 int bg_cli_version(void)
 {
     char libs[512];
@@ -184,6 +215,8 @@ static const char usage[] =
     "           --name NAME --type top_branch|master_branch [--data DIR] [--url PUBLIC_URL]\n"
     "  serve    run the branch (initialises DIR on first run as 'main', top_branch)\n"
     "           [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
+    "  cleanup  remove a branch's uploads and outputs from the data directory\n"
+    "           --branch NAME [--older-than DURATION (e.g. 7d)] [--data DIR]\n"
     "  version  print the version and library versions\n"
     "  help     this text\n"
     "\n"

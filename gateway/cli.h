@@ -8,6 +8,9 @@
 
 int bg_cli_init(int argc, char **argv);
 int bg_cli_serve(int argc, char **argv);
+/* `cleanup --branch B [--older-than D] [--data DIR]`: exit 0, 1 (not a
+ * data dir), 2 (usage). */
+int bg_cli_cleanup(int argc, char **argv);
 int bg_cli_version(void);
 int bg_cli_help(const char *topic);
 

@@ -49,6 +49,10 @@ struct bg_gw_loop {
     h2o_accept_ctx_t tls_accept_ctx;
     h2o_multithread_receiver_t jobs_recv; /* worker replies */
     h2o_multithread_receiver_t wake_recv; /* shutdown wake-up */
+    h2o_multithread_receiver_t events_recv; /* pipeline events for SSE streams */
+    h2o_linklist_t streams;               /* open SSE streams of this loop */
+    h2o_timeout_t sse_heartbeat;
+    int events_pending;                   /* posted to events_recv, not yet handled (atomic) */
     size_t pending_jobs;                  /* submitted, reply not yet received */
     size_t inflight;                      /* requests between on_req and their end */
     int drain_result; /* 0 drained and disposed, 1 idle connections left, 2 work left */
@@ -113,6 +117,14 @@ void bg_gw_json(bg_reqctx *rc, int status, json_t *body);
 /* Sends a body that the caller keeps alive until the request ends (e.g.
  * allocated from req->pool). */
 void bg_gw_send(bg_reqctx *rc, int status, const char *content_type, const char *body, size_t len);
+
+/* For responses the caller starts itself (SSE streams, h2o's file
+ * sender): marks rc answered, adds X-Request-Id, records metrics and the
+ * access log line. Then the caller sets status and starts the response. */
+void bg_gw_mark_response(bg_reqctx *rc, int status);
+
+/* Reason phrase of a status ("OK"). */
+const char *bg_gw_reason(int status);
 
 /* Adds a response header (name lower-case). Before bg_gw_send. */
 void bg_gw_header(bg_reqctx *rc, const char *name, const char *value);
@@ -201,6 +213,17 @@ int bg_gw_on_req(h2o_handler_t *self, h2o_req_t *req);
 /* Renders the fixed part of the cross-branch health answer (after the
  * branch URL is final). Main thread, before serving. */
 void bg_gw_health_prepare(bg_gateway *gw);
+
+/* ---- SSE streams (handlers/stream.c) ---- */
+
+/* The node's event sink (ud = the gateway): posts each committed event to
+ * every loop. Any thread; never blocks. */
+struct bg_event_row;
+void bg_gw_event_sink(void *ud, const struct bg_event_row *ev);
+/* Receiver callback registered on each loop's events_recv. */
+void bg_gw_on_events(h2o_multithread_receiver_t *recv, h2o_linklist_t *messages);
+/* Shutdown: every started stream sends FINAL with its next write. */
+void bg_gw_streams_end_all(bg_gw_loop *l);
 
 /* ---- route table (routes.c) ---- */
 

@@ -18,6 +18,8 @@ int main(int argc, char **argv)
         return bg_cli_init(argc - 2, argv + 2);
     if (strcmp(cmd, "serve") == 0)
         return bg_cli_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "cleanup") == 0)
+        return bg_cli_cleanup(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
         return bg_cli_version();
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)

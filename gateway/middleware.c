@@ -69,6 +69,8 @@ static bool route(bg_reqctx *rc)
 static bool size_cap(bg_reqctx *rc)
 {
     size_t limit = rc->match.route->body_limit;
+    if (rc->match.route->flags & BG_ROUTE_UPLOAD)
+        limit = (size_t)rc->gw->cfg->uploads_chunk_max_bytes;
     if (limit == 0)
         limit = (size_t)rc->gw->cfg->http_max_body_bytes;
     if (rc->req->entity.base != NULL && rc->req->entity.len > limit) {

@@ -49,15 +49,20 @@ static const char *reason_of(int status)
     case 201: return "Created";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 206: return "Partial Content";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    case 416: return "Range Not Satisfiable";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
+    case 460: return "Checksum Mismatch";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
@@ -136,6 +141,23 @@ void bg_gw_send(bg_reqctx *rc, int status, const char *content_type, const char 
     h2o_start_response(req, &generator);
     h2o_iovec_t buf = h2o_iovec_init(body, len);
     h2o_send(req, &buf, len ? 1 : 0, H2O_SEND_STATE_FINAL);
+}
+
+void bg_gw_mark_response(bg_reqctx *rc, int status)
+{
+    h2o_req_t *req = rc->req;
+    rc->responded = true;
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          rc->request_id, strlen(rc->request_id));
+    uint64_t dur = bg_gw_now_us() - rc->start_us;
+    bg_metrics_observe(rc->gw->metrics, rc->match.route ? rc->match.index : -1, status, dur);
+    if (rc->gw->cfg->log_access)
+        access_log(rc, status, 0, dur);
+}
+
+const char *bg_gw_reason(int status)
+{
+    return reason_of(status);
 }
 
 void bg_gw_json(bg_reqctx *rc, int status, json_t *body)

@@ -23,6 +23,7 @@ typedef enum bg_auth_kind {
 /* Route flags. */
 #define BG_ROUTE_JSON 0x1u        /* the body must be a JSON object */
 #define BG_ROUTE_METRICS_AUTH 0x2u /* admin unless metrics.public */
+#define BG_ROUTE_UPLOAD 0x4u      /* body cap is uploads.chunk_max_bytes */
 
 struct bg_reqctx;
 typedef void (*bg_handler_fn)(struct bg_reqctx *rc);

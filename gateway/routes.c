@@ -60,6 +60,26 @@ static const bg_route routes[] = {
      BG_ROUTE_JSON, NULL},
     {"GET", "/api/v1/cross-branch/test-communication", bg_h_cross_test_communication,
      BG_AUTH_ADMIN, 0, 0, NULL},
+    /* the media pipeline (DESIGN section 7) */
+    {"POST", "/api/v1/assemblies", bg_h_assemblies_create, BG_AUTH_USER, 0, BG_ROUTE_JSON, NULL},
+    {"GET", "/api/v1/assemblies", bg_h_assemblies_list, BG_AUTH_USER, 0, 0, NULL},
+    {"GET", "/api/v1/assemblies/{id}", bg_h_assemblies_get, BG_AUTH_USER, 0, 0, NULL},
+    {"DELETE", "/api/v1/assemblies/{id}", bg_h_assemblies_cancel, BG_AUTH_USER, 0, 0, NULL},
+    {"POST", "/api/v1/assemblies/{id}/replay", bg_h_assemblies_replay, BG_AUTH_USER, 0, 0, NULL},
+    {"GET", "/api/status", bg_h_status_compat, BG_AUTH_USER, 0, 0, NULL},
+    {"OPTIONS", "/api/v1/uploads/", bg_h_uploads_options, BG_AUTH_PUBLIC, 0, 0, NULL},
+    {"OPTIONS", "/api/v1/uploads", bg_h_uploads_options, BG_AUTH_PUBLIC, 0, 0, NULL},
+    {"POST", "/api/v1/uploads/", bg_h_uploads_create, BG_AUTH_USER, 0, BG_ROUTE_UPLOAD, NULL},
+    {"POST", "/api/v1/uploads", bg_h_uploads_create, BG_AUTH_USER, 0, BG_ROUTE_UPLOAD, NULL},
+    {"OPTIONS", "/api/v1/uploads/{id}", bg_h_uploads_options, BG_AUTH_PUBLIC, 0, 0, NULL},
+    {"HEAD", "/api/v1/uploads/{id}", bg_h_uploads_head, BG_AUTH_USER, 0, 0, NULL},
+    {"PATCH", "/api/v1/uploads/{id}", bg_h_uploads_patch, BG_AUTH_USER, 0, BG_ROUTE_UPLOAD, NULL},
+    {"DELETE", "/api/v1/uploads/{id}", bg_h_uploads_delete, BG_AUTH_USER, 0, 0, NULL},
+    {"GET", "/api/v1/files/{branch}/{assembly_id}/{step}/{name}", bg_h_files_get, BG_AUTH_USER,
+     0, 0, NULL},
+    {"GET", "/api/stream", bg_h_stream, BG_AUTH_USER, 0, 0, NULL},
+    {"GET", "/api/v1/jobs", bg_h_jobs_list, BG_AUTH_ADMIN, 0, 0, NULL},
+    {"POST", "/api/v1/jobs/{id}/requeue", bg_h_jobs_requeue, BG_AUTH_ADMIN, 0, 0, NULL},
 };
 
 const bg_route *bg_gw_routes(size_t *n)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "gateway/gateway.h"
+#include "node/pipeline.h"
 #include "proto/log.h"
 #include "proto/mem.h"
 #include "proto/parse.h"
@@ -156,6 +157,7 @@ static void drain(bg_gw_loop *l)
     unwatch(&l->listener);
     unwatch(&l->tls_listener);
     h2o_context_request_shutdown(&l->ctx);
+    bg_gw_streams_end_all(l);
     /* h2o 2.2.5 cannot close idle HTTP/1 keep-alive connections (P11), and
      * peers keep theirs open. So the drain waits for requests in flight
      * and worker replies up to the deadline, but gives connections with
@@ -166,12 +168,14 @@ static void drain(bg_gw_loop *l)
     uint64_t idle_until = start + (uint64_t)l->gw->cfg->shutdown_idle_grace_ms;
     for (;;) {
         uint64_t now = h2o_now(loop);
-        bool busy = l->inflight > 0 || l->pending_jobs > 0;
+        bool busy = l->inflight > 0 || l->pending_jobs > 0 ||
+                    __atomic_load_n(&l->events_pending, __ATOMIC_SEQ_CST) > 0;
         if (now >= deadline || (!busy && (!has_connections(&l->ctx) || now >= idle_until)))
             break;
         h2o_evloop_run(loop, 50);
     }
-    if (l->inflight > 0 || l->pending_jobs > 0) {
+    if (l->inflight > 0 || l->pending_jobs > 0 ||
+        __atomic_load_n(&l->events_pending, __ATOMIC_SEQ_CST) > 0) {
         l->drain_result = 2; /* deadline passed with work in flight */
         return;
     }
@@ -182,6 +186,8 @@ static void drain(bg_gw_loop *l)
     h2o_timeout_unlink(&l->ctx.http2._graceful_shutdown_timeout);
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->jobs_recv);
     h2o_multithread_unregister_receiver(l->ctx.queue, &l->wake_recv);
+    h2o_multithread_unregister_receiver(l->ctx.queue, &l->events_recv);
+    h2o_timeout_dispose(loop, &l->sse_heartbeat);
     h2o_context_dispose(&l->ctx);
     h2o_evloop_run(loop, 0);
     h2o_evloop_destroy(loop);
@@ -196,6 +202,9 @@ static void *loop_main(void *arg)
     l->accept_ctx.hosts = gw->h2o_conf.hosts;
     h2o_multithread_register_receiver(l->ctx.queue, &l->jobs_recv, bg_gw_on_job_replies);
     h2o_multithread_register_receiver(l->ctx.queue, &l->wake_recv, on_wake);
+    h2o_multithread_register_receiver(l->ctx.queue, &l->events_recv, bg_gw_on_events);
+    h2o_linklist_init_anchor(&l->streams);
+    h2o_timeout_init(l->ctx.loop, &l->sse_heartbeat, (uint64_t)gw->cfg->sse_heartbeat_s * 1000);
     l->listener = watch(l, gw->listen_fd, &l->accept_ctx);
     if (gw->tls_fd >= 0) {
         l->tls_accept_ctx = l->accept_ctx;
@@ -215,6 +224,8 @@ static void setup_h2o(bg_gateway *gw, char **route_names)
     gw->h2o_conf.server_name = h2o_iovec_init(H2O_STRLIT("branchgate"));
     gw->h2o_conf.http1.req_timeout = (uint64_t)gw->cfg->http_req_timeout_ms;
     size_t max_limit = (size_t)gw->cfg->http_max_body_bytes;
+    if ((size_t)gw->cfg->uploads_chunk_max_bytes > max_limit)
+        max_limit = (size_t)gw->cfg->uploads_chunk_max_bytes;
     for (size_t i = 0; i < gw->nroutes; i++) {
         if (gw->routes[i].body_limit > max_limit)
             max_limit = gw->routes[i].body_limit;
@@ -327,6 +338,7 @@ int bg_gateway_run(bg_node *node)
         h2o_multithread_create_thread(&gw->loops[i].thread, NULL, loop_main, &gw->loops[i]);
     }
     pthread_barrier_wait(&gw->started);
+    bg_pipeline_set_sink(node, bg_gw_event_sink, gw);
     bg_node_publish_listen_url(node, gw->listen_url, gw->tls_url);
     bg_log_fields(BG_LOG_INFO, "listening",
                   json_pack("{s:s,s:s,s:s,s:s,s:i}", "url", gw->listen_url, "tls_url",
@@ -336,6 +348,7 @@ int bg_gateway_run(bg_node *node)
     int sig = wait_for_signal(&set);
     bg_log(BG_LOG_INFO, NULL, "received %s; draining for up to %lld ms",
            sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM", (long long)gw->cfg->shutdown_drain_ms);
+    bg_pipeline_set_sink(node, NULL, NULL);
     gw->stopping = 1;
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     for (int i = 0; i < gw->nloops; i++)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "node/orgs.h"
+#include "node/pipeline.h"
 #include "node_internal.h"
 #include "proto/json.h"
 #include "proto/log.h"
@@ -610,6 +611,9 @@ void bg_node_peer_metrics(bg_node *n, char **buf, size_t *len)
     bg_textbuf_printf(&b, "%.*s", (int)olen, ob);
     free(ob);
     bg_node_license_metrics(n, &b);
+    bg_pipeline_metrics(n, &ob, &olen);
+    bg_textbuf_printf(&b, "%.*s", (int)olen, ob);
+    free(ob);
     *buf = b.p;
     *len = b.len;
 }

@@ -13,6 +13,7 @@
 #include "proto/parse.h"
 #include "proto/log.h"
 #include "proto/url.h"
+#include "proto/assembly.h"
 #include "node_internal.h"
 
 typedef enum { K_STR, K_INT, K_BOOL, K_ENUM } kind;
@@ -55,6 +56,13 @@ static int check_listen(const char *v)
 static int check_listen_opt(const char *v)
 {
     return v[0] == '\0' || check_listen(v);
+}
+
+static int check_schedule(const char *v)
+{
+    long long ms[16];
+    size_t n;
+    return bg_webhook_schedule_parse(v, ms, &n) == BG_OK;
 }
 
 #define OFF(f) offsetof(bg_config, f)
@@ -108,6 +116,22 @@ static const key keys[] = {
     {"auth.login_per_min", K_INT, OFF(auth_login_per_min), 0, 1, 100000, NULL, "10", NULL},
     {"templates.dir", K_STR, OFF(templates_dir), CAP(templates_dir), 1, 1023, NULL, "templates",
      NULL},
+    {"uploads.max_size", K_INT, OFF(uploads_max_size), 0, 1, INT64_C(1) << 44, NULL, "10737418240",
+     NULL},
+    {"uploads.chunk_max_bytes", K_INT, OFF(uploads_chunk_max_bytes), 0, 4096, 256 << 20, NULL,
+     "8388608", NULL},
+    {"uploads.expire_after_s", K_INT, OFF(uploads_expire_after_s), 0, 1, 31536000, NULL, "86400",
+     NULL},
+    {"jobs.workers", K_INT, OFF(jobs_workers), 0, 0, 64, NULL, "0", NULL},
+    {"jobs.lease_s", K_INT, OFF(jobs_lease_s), 0, 1, 86400, NULL, "60", NULL},
+    {"jobs.max_receive", K_INT, OFF(jobs_max_receive), 0, 1, 100, NULL, "3", NULL},
+    {"jobs.backoff_unit_ms", K_INT, OFF(jobs_backoff_unit_ms), 0, 1, 60000, NULL, "1000", NULL},
+    {"jobs.org_concurrency", K_INT, OFF(jobs_org_concurrency), 0, 1, 1024, NULL, "2", NULL},
+    {"webhooks.schedule", K_STR, OFF(webhooks_schedule), CAP(webhooks_schedule), 1, 127, NULL,
+     "5s,5m,30m,2h,5h,10h", check_schedule},
+    {"webhooks.timeout_ms", K_INT, OFF(webhooks_timeout_ms), 0, 100, 120000, NULL, "10000", NULL},
+    {"sse.heartbeat_s", K_INT, OFF(sse_heartbeat_s), 0, 1, 3600, NULL, "15", NULL},
+    {"sse.max_age_s", K_INT, OFF(sse_max_age_s), 0, 1, 604800, NULL, "3600", NULL},
     {"tls.listen", K_STR, OFF(tls_listen), CAP(tls_listen), 0, 299, NULL, "", check_listen_opt},
     {"tls.cert", K_STR, OFF(tls_cert), CAP(tls_cert), 0, 1023, NULL, "", NULL},
     {"tls.key", K_STR, OFF(tls_key), CAP(tls_key), 0, 1023, NULL, "", NULL},
@@ -348,6 +372,8 @@ void bg_config_finish(bg_config *c, int ncores)
         c->http_threads = ncores;
     if (c->workers_threads == 0)
         c->workers_threads = ncores < 2 ? 2 : ncores;
+    if (c->jobs_workers == 0)
+        c->jobs_workers = ncores;
 }
 
 /* Sets one string member, failing (rather than dropping the key) when

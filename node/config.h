@@ -59,6 +59,18 @@ typedef struct bg_config {
     int64_t auth_token_ttl_s;
     int64_t auth_login_per_min;
     char templates_dir[1024]; /* bundled media templates (*.json) */
+    int64_t uploads_max_size;        /* Tus-Max-Size */
+    int64_t uploads_chunk_max_bytes; /* largest PATCH body */
+    int64_t uploads_expire_after_s;
+    int64_t jobs_workers;            /* media workers; 0 = cores */
+    int64_t jobs_lease_s;
+    int64_t jobs_max_receive;
+    int64_t jobs_backoff_unit_ms;
+    int64_t jobs_org_concurrency;
+    char webhooks_schedule[128];     /* "5s,5m,30m,2h,5h,10h" */
+    int64_t webhooks_timeout_ms;
+    int64_t sse_heartbeat_s;
+    int64_t sse_max_age_s;
     char tls_listen[300];   /* HOST:PORT of the TLS listener; "" = none */
     char tls_cert[1024];    /* PEM certificate chain file */
     char tls_key[1024];     /* PEM private key file */

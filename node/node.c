@@ -12,6 +12,7 @@
 #include "node/branches.h"
 #include "node/orgs.h"
 #include "node_internal.h"
+#include "pipeline_internal.h"
 #include "proto/log.h"
 #include "proto/mem.h"
 
@@ -59,6 +60,7 @@ bg_err bg_node_create(const bg_config *cfg, const char *data_dir, bg_node **out)
     bg_strlcpy(n->url, cfg->branch_url, sizeof(n->url));
     n->started_ms = bg_now_ms();
     pthread_rwlock_init(&n->tokens_lock, NULL);
+    bg_pl_init(n);
     bg_registry_opts ro = {.busy_timeout_ms = (int)cfg->db_busy_timeout_ms,
                            .synchronous_full = strcmp(cfg->db_synchronous, "full") == 0};
     char dbpath[4200];
@@ -112,12 +114,16 @@ void bg_node_destroy(bg_node *n)
         return;
     bg_node_pinger_stop(n);
     bg_node_outbox_stop(n);
+    bg_pl_webhooks_stop(n);
+    bg_pl_jobs_stop(n);
     /* Queued tasks may still wait on peer calls: the pool goes before the
      * peer client, and the outbox state after it (late answers land there). */
     bg_pool_destroy(n->pool);
     if (n->peers_ready)
         bg_node_peers_fini(n);
     bg_node_outbox_free(n);
+    bg_pl_webhooks_free(n);
+    bg_pl_free(n);
     bg_secret_free(n->master);
     bg_secret_free(n->token_key);
     bg_secret_free(n->sign_sk);
@@ -142,7 +148,10 @@ bg_err bg_node_start(bg_node *n)
         return e;
     bg_node_outbox_start(n);
     bg_node_pinger_start(n);
-    return BG_OK;
+    e = bg_pl_webhooks_start(n);
+    if (e == BG_OK)
+        e = bg_pl_jobs_start(n);
+    return e;
 }
 
 const bg_config *bg_node_config(const bg_node *n)

@@ -58,6 +58,8 @@ struct bg_node {
     size_t nlogin, cap_login;
     /* outbox sender (outbox.c) */
     struct outbox_state *outbox;
+    /* media pipeline (events.c, jobs.c, webhooks.c) */
+    struct pipeline_state *pipe;
     /* pinger (pinger.c) */
     pthread_t pinger;
     bool pinger_started;

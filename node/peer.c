@@ -180,14 +180,17 @@ static void wipe_headers(struct curl_slist *h)
         bg_sig_wipe(h->data, strlen(h->data));
 }
 
-static void setup_easy(bg_peer_client *c, call *k)
+/* Webhooks: only the caller's extra headers. */
+static void setup_plain(call *k)
+{
+    for (size_t i = 0; i < sizeof(k->req.headers) / sizeof(k->req.headers[0]); i++)
+        if (k->req.headers[i][0])
+            k->headers = curl_slist_append(k->headers, k->req.headers[i]);
+}
+
+static void setup_branch_headers(bg_peer_client *c, call *k, const char *hops)
 {
     bg_peer_request *r = &k->req;
-    char url[1100], hops[16];
-    snprintf(url, sizeof(url), "%s%s", r->target.url, r->path);
-    snprintf(hops, sizeof(hops), "%d", r->hops);
-    CURL *e = curl_easy_init();
-    k->easy = e;
     add_header(k, "X-Branch-Origin", c->own_url);
     add_header(k, "X-Branch-Destination", r->target.url);
     /* The bearer line is built in secret memory; curl's copy is wiped in
@@ -203,25 +206,12 @@ static void setup_easy(bg_peer_client *c, call *k)
     add_header(k, "X-Branch-Hops", hops);
     if (r->idempotency_key[0])
         add_header(k, "Idempotency-Key", r->idempotency_key);
-    if (r->body != NULL)
-        add_header(k, "Content-Type", "application/json");
-    add_header(k, "Accept", "application/json");
-    k->headers = curl_slist_append(k->headers, "Expect:");
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->headers);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->opts.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "branchgate-peer");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, k->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+}
+
+static void setup_tls_and_body(call *k)
+{
+    bg_peer_request *r = &k->req;
+    CURL *e = k->easy;
     if (r->target.ca_pem != NULL) {
         struct curl_blob blob = {r->target.ca_pem, strlen(r->target.ca_pem), CURL_BLOB_COPY};
         curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
@@ -236,6 +226,40 @@ static void setup_easy(bg_peer_client *c, call *k)
     }
     k->start_us = mono_us();
     k->sent_ms = bg_now_ms();
+}
+
+static void setup_easy(bg_peer_client *c, call *k)
+{
+    bg_peer_request *r = &k->req;
+    char url[1100], hops[16];
+    snprintf(url, sizeof(url), "%s%s", r->target.url, r->plain ? "" : r->path);
+    snprintf(hops, sizeof(hops), "%d", r->hops);
+    CURL *e = curl_easy_init();
+    k->easy = e;
+    if (r->plain)
+        setup_plain(k);
+    else
+        setup_branch_headers(c, k, hops);
+    if (r->body != NULL)
+        add_header(k, "Content-Type", "application/json");
+    add_header(k, "Accept", "application/json");
+    k->headers = curl_slist_append(k->headers, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->headers);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->opts.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r->timeout_ms > 0 ? r->timeout_ms : c->opts.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, r->plain ? "branchgate-webhook" : "branchgate-peer");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, k->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, k);
+    setup_tls_and_body(k);
 }
 
 static void free_call(call *k)
@@ -268,9 +292,11 @@ static void finish(bg_peer_client *c, call *k, CURLcode rc)
         snprintf(res.error, sizeof(res.error), "%s", k->errbuf[0] ? k->errbuf : curl_easy_strerror(rc));
     }
     bool ok = res.err == BG_OK && res.status < 500;
-    pthread_mutex_lock(&c->mu);
-    breaker_record(c, breaker_of(c, k->req.target.branch_id), ok);
-    pthread_mutex_unlock(&c->mu);
+    if (!k->req.plain) {
+        pthread_mutex_lock(&c->mu);
+        breaker_record(c, breaker_of(c, k->req.target.branch_id), ok);
+        pthread_mutex_unlock(&c->mu);
+    }
     k->fn(&res, k->ud);
     free(res.body);
     free_call(k);
@@ -389,7 +415,7 @@ bg_err bg_peer_send(bg_peer_client *c, bg_peer_request *req, bg_peer_done_fn fn,
     bg_err e = BG_OK;
     if (c->stopping)
         e = BG_EBUSY;
-    else if (!breaker_admit(c, breaker_of(c, req->target.branch_id)))
+    else if (!req->plain && !breaker_admit(c, breaker_of(c, req->target.branch_id)))
         e = BG_EPEER;
     if (e != BG_OK) {
         pthread_mutex_unlock(&c->mu);

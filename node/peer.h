@@ -61,6 +61,11 @@ typedef struct bg_peer_request {
     char request_id[129];
     int hops;
     char idempotency_key[80];
+    /* A plain call (webhooks): no branch headers, no key, no breaker;
+     * target.url is the whole URL and path is ignored. */
+    bool plain;
+    char headers[4][200]; /* extra "Name: value" lines ("" = none) */
+    long timeout_ms;      /* 0 = the client's */
 } bg_peer_request;
 
 typedef struct bg_peer_result {

@@ -145,3 +145,33 @@ bg_err bg_parse_rfc3339(const char *s, long long *out_ms)
     *out_ms = (long long)timegm(&tm) * 1000 + ms;
     return BG_OK;
 }
+
+bg_err bg_parse_range(const char *s, size_t len, uint64_t size, uint64_t *start, uint64_t *count)
+{
+    if (len < 7 || memcmp(s, "bytes=", 6) != 0 || memchr(s, ',', len) != NULL)
+        return BG_ENOTFOUND;
+    const char *p = s + 6, *end = s + len;
+    const char *dash = memchr(p, '-', (size_t)(end - p));
+    if (dash == NULL)
+        return BG_ENOTFOUND;
+    uint64_t a = 0, b = 0;
+    bool has_a = dash > p, has_b = dash + 1 < end;
+    if ((has_a && bg_parse_u64(p, (size_t)(dash - p), 0, UINT64_MAX, &a) != BG_OK) ||
+        (has_b && bg_parse_u64(dash + 1, (size_t)(end - dash - 1), 0, UINT64_MAX, &b) != BG_OK) ||
+        (!has_a && !has_b))
+        return BG_ENOTFOUND;
+    if (!has_a) { /* the last b bytes */
+        if (b == 0 || size == 0)
+            return BG_EINVAL;
+        *count = b > size ? size : b;
+        *start = size - *count;
+        return BG_OK;
+    }
+    if (a >= size || (has_b && b < a))
+        return BG_EINVAL;
+    if (!has_b || b >= size)
+        b = size - 1;
+    *start = a;
+    *count = b - a + 1;
+    return BG_OK;
+}

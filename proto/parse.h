@@ -40,4 +40,10 @@ bg_err bg_parse_rfc3339(const char *s, long long *out_ms);
  * `extra` (e.g. "-_."). */
 bool bg_str_is_ident(const char *s, size_t len, size_t max_len, const char *extra);
 
+/* A single HTTP byte range ("bytes=a-b", "bytes=a-", "bytes=-n") over a
+ * resource of size bytes: *start and *count. Errors: BG_ENOTFOUND (not a
+ * single byte range: serve the whole resource), BG_EINVAL (unsatisfiable:
+ * 416). */
+bg_err bg_parse_range(const char *s, size_t len, uint64_t size, uint64_t *start, uint64_t *count);
+
 #endif

@@ -378,4 +378,201 @@ bg_err bg_registry_top_public_key(bg_registry *r, uint8_t pk[BG_ED25519_PK_BYTES
 /* Active registered branches (for license branch limits). */
 bg_err bg_registry_branch_count(bg_registry *r, int64_t *n);
 
+/* ---- the media pipeline (media.c) ----
+ * Assemblies, tus uploads, jobs, results, stored progress events and
+ * webhook deliveries (DESIGN section 7, docs/media.md). Every query that a
+ * user can reach takes the organisation id. */
+
+#define BG_ASSEMBLY_ID_MAX 65
+#define BG_MD5_STATE_MAX 128
+
+typedef struct bg_assembly_row {
+    int64_t seq;                 /* rowid: list cursor */
+    char id[BG_ASSEMBLY_ID_MAX];
+    char organization_id[BG_UUID_LEN + 1];
+    char user_id[64];            /* user uuid or "anonymous" */
+    char template_id[129];
+    char *template_json;         /* malloc'ed snapshot of the template */
+    char state[16];              /* uploading|executing|completed|failed|canceled */
+    char error[40];
+    char message[256];
+    char failed_step[65];
+    bool retryable;
+    char *files_json;            /* malloc'ed: [{"name","size","md5"}] */
+    char *fields_json;           /* malloc'ed object text */
+    char notify_url[1024];
+    int64_t bytes_expected;
+    int run;                     /* runs started (replays add one) */
+    int attempts;                /* claims of the current run's job */
+    long long queued_ms, execution_start_ms, execution_end_ms, created_ms, updated_ms;
+} bg_assembly_row;
+
+/* Errors: BG_ECONFLICT (the id exists). */
+bg_err bg_registry_assembly_insert(bg_registry *r, const bg_assembly_row *a);
+/* org NULL = any organisation (admin, workers). Errors: BG_ENOTFOUND. */
+bg_err bg_registry_assembly_get(bg_registry *r, const char *id, const char *org,
+                                bg_assembly_row *out);
+/* Newest first, seq < before (0 = from the newest), at most limit; org
+ * NULL = all. malloc'ed; free with bg_registry_assembly_free. */
+bg_err bg_registry_assembly_list(bg_registry *r, const char *org, int64_t before, size_t limit,
+                                 bg_assembly_row **out, size_t *n);
+/* Writes the mutable fields (state, error, message, failed_step,
+ * retryable, run, attempts, the times). Errors: BG_ENOTFOUND. */
+bg_err bg_registry_assembly_update(bg_registry *r, const bg_assembly_row *a);
+/* Sum of received bytes over the assembly's uploads. */
+bg_err bg_registry_assembly_bytes(bg_registry *r, const char *id, int64_t *received);
+/* Counts of assemblies per state (for /metrics): keys as in state[]. */
+bg_err bg_registry_assembly_counts(bg_registry *r, int64_t counts[5]);
+void bg_registry_assembly_clear(bg_assembly_row *a);
+void bg_registry_assembly_free(bg_assembly_row *a, size_t n);
+
+typedef struct bg_upload_row {
+    char id[33];
+    char assembly_id[BG_ASSEMBLY_ID_MAX];
+    char organization_id[BG_UUID_LEN + 1];
+    char user_id[64];
+    int file_index;
+    char filename[256];          /* sanitised */
+    char mime[128];
+    char metadata[4096];         /* Upload-Metadata as received, for HEAD */
+    char path[1024];             /* relative to the data dir */
+    int64_t length, offset;
+    uint8_t md5_state[BG_MD5_STATE_MAX];
+    size_t md5_state_len;
+    char md5[33];                /* lowercase hex once complete */
+    bool complete;
+    long long expires_ms, created_ms, updated_ms;
+} bg_upload_row;
+
+/* Errors: BG_ECONFLICT (id, or the assembly's file_index, taken). */
+bg_err bg_registry_upload_insert(bg_registry *r, const bg_upload_row *u);
+/* org NULL = any. Errors: BG_ENOTFOUND. */
+bg_err bg_registry_upload_get(bg_registry *r, const char *id, const char *org, bg_upload_row *out);
+/* The assembly's uploads by file_index. malloc'ed (free()). */
+bg_err bg_registry_upload_list(bg_registry *r, const char *assembly_id, bg_upload_row **out,
+                               size_t *n);
+/* Stores offset, md5 state, completion and the final md5. */
+bg_err bg_registry_upload_progress(bg_registry *r, const bg_upload_row *u);
+/* Errors: BG_ENOTFOUND. */
+bg_err bg_registry_upload_delete(bg_registry *r, const char *id);
+/* Incomplete uploads whose expiry passed, at most limit. malloc'ed. */
+bg_err bg_registry_upload_expired(bg_registry *r, long long now_ms, size_t limit,
+                                  bg_upload_row **out, size_t *n);
+
+typedef struct bg_job_row {
+    int64_t id;
+    char assembly_id[BG_ASSEMBLY_ID_MAX];
+    char organization_id[BG_UUID_LEN + 1];
+    int run;
+    char state[12];              /* queued|running|done|failed|dead|canceled */
+    int receive_count, max_receive;
+    long long visible_at, created_ms, updated_ms;
+    char last_error[256];
+} bg_job_row;
+
+/* Sets j->id. Errors: BG_ECONFLICT (the run exists). */
+bg_err bg_registry_job_insert(bg_registry *r, bg_job_row *j);
+bg_err bg_registry_job_get(bg_registry *r, int64_t id, bg_job_row *out);
+/* Claims the oldest due job: queued or failed with visible_at <= now, or
+ * running with an expired lease; no older unfinished job of the same
+ * assembly (FIFO per upload); its organisation below org_limit live
+ * leases. The row becomes running, receive_count+1, visible_at = now +
+ * lease_ms, and *out receives it. Call inside a transaction. Errors:
+ * BG_ENOTFOUND (nothing due). */
+bg_err bg_registry_job_claim(bg_registry *r, long long now_ms, long long lease_ms, int org_limit,
+                             bg_job_row *out);
+/* Earliest visible_at of a waiting job (0 when none). */
+bg_err bg_registry_job_next_due(bg_registry *r, long long *at_ms);
+/* Moves the lease of a running job that is still the claim numbered
+ * receive_count. Errors: BG_ENOTFOUND (no longer running: canceled, or
+ * claimed again after the lease ran out). */
+bg_err bg_registry_job_extend(bg_registry *r, int64_t id, int receive_count, long long visible_at);
+/* Sets state, visible_at and last_error. */
+bg_err bg_registry_job_set(bg_registry *r, int64_t id, const char *state, long long visible_at,
+                           const char *last_error, long long now_ms);
+/* The assembly's unfinished job (queued, running or failed). Errors:
+ * BG_ENOTFOUND. */
+bg_err bg_registry_job_active(bg_registry *r, const char *assembly_id, bg_job_row *out);
+/* Jobs in a state with id > after, oldest first. malloc'ed (free()). */
+bg_err bg_registry_job_list(bg_registry *r, const char *state, int64_t after, size_t limit,
+                            bg_job_row **out, size_t *n);
+/* Per-state counts: queued, running, done, failed, dead, canceled. */
+bg_err bg_registry_job_counts(bg_registry *r, int64_t counts[6]);
+
+typedef struct bg_result_row {
+    char assembly_id[BG_ASSEMBLY_ID_MAX];
+    char step[65];
+    int idx;
+    char id[33];
+    char name[256];
+    char path[1024];             /* relative to the data dir, "" = no file */
+    int64_t size;
+    char mime[64];
+    char original_id[33];
+    char *meta_json;             /* malloc'ed */
+} bg_result_row;
+
+bg_err bg_registry_result_insert(bg_registry *r, const bg_result_row *res);
+/* By step then idx. malloc'ed; free with bg_registry_result_free. */
+bg_err bg_registry_result_list(bg_registry *r, const char *assembly_id, bg_result_row **out,
+                               size_t *n);
+bg_err bg_registry_result_delete(bg_registry *r, const char *assembly_id);
+void bg_registry_result_free(bg_result_row *res, size_t n);
+
+typedef struct bg_event_row {
+    int64_t id;                  /* assigned on insert: monotonic */
+    char assembly_id[BG_ASSEMBLY_ID_MAX];
+    char organization_id[BG_UUID_LEN + 1];
+    char name[32];
+    char *data;                  /* JSON text, malloc'ed */
+    long long created_ms;
+} bg_event_row;
+
+/* Sets e->id. */
+bg_err bg_registry_event_add(bg_registry *r, bg_event_row *e);
+/* Events with id > after, oldest first, at most limit; assembly_id and
+ * org may be NULL (any). malloc'ed; free with bg_registry_event_free. */
+bg_err bg_registry_event_list(bg_registry *r, const char *assembly_id, const char *org,
+                              int64_t after, size_t limit, bg_event_row **out, size_t *n);
+void bg_registry_event_free(bg_event_row *e, size_t n);
+
+typedef struct bg_webhook_row {
+    int64_t id;
+    char assembly_id[BG_ASSEMBLY_ID_MAX];
+    char organization_id[BG_UUID_LEN + 1];
+    char msg_id[100];
+    char url[1024];
+    char *payload;               /* malloc'ed */
+    char state[12];              /* pending|delivered|failed|gone */
+    int attempts;
+    long long next_attempt_ms, created_ms;
+    int last_status;
+    char last_error[256];
+} bg_webhook_row;
+
+typedef struct bg_webhook_attempt {
+    long long at_ms;
+    int status;
+    char error[256];
+} bg_webhook_attempt;
+
+/* Sets w->id. Errors: BG_ECONFLICT (msg_id exists). */
+bg_err bg_registry_webhook_add(bg_registry *r, bg_webhook_row *w);
+/* Pending deliveries due at now, oldest first. malloc'ed; free with
+ * bg_registry_webhook_free. */
+bg_err bg_registry_webhook_due(bg_registry *r, long long now_ms, size_t limit,
+                               bg_webhook_row **out, size_t *n);
+/* Earliest next_attempt_ms of a pending delivery (0 = none). */
+bg_err bg_registry_webhook_next_due(bg_registry *r, long long *at_ms);
+/* Records one attempt and the delivery's new state. */
+bg_err bg_registry_webhook_attempt(bg_registry *r, int64_t id, const bg_webhook_attempt *a,
+                                   const char *state, long long next_attempt_ms);
+/* The newest delivery of an assembly, and its attempts (malloc'ed, may be
+ * NULL). Errors: BG_ENOTFOUND. */
+bg_err bg_registry_webhook_latest(bg_registry *r, const char *assembly_id, bg_webhook_row *out,
+                                  bg_webhook_attempt **attempts, size_t *nattempts);
+/* Counts by state: pending, delivered, failed, gone. */
+bg_err bg_registry_webhook_counts(bg_registry *r, int64_t counts[4]);
+void bg_registry_webhook_free(bg_webhook_row *w, size_t n);
+
 #endif

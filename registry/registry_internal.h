@@ -8,7 +8,7 @@
 
 #include "registry.h"
 
-#define BG_STMT_CACHE 48
+#define BG_STMT_CACHE 160
 
 struct bg_registry {
     sqlite3 *db;

@@ -69,4 +69,28 @@ void bg_h_cross_validate_license(bg_reqctx *rc);
 void bg_h_auth_login(bg_reqctx *rc);
 void bg_h_cross_user_auth(bg_reqctx *rc);
 
+/* media.c */
+struct bg_actor;
+/* The pipeline's view of the caller (malloc'ed; the caller frees). */
+struct bg_actor *bg_h_actor(bg_reqctx *rc);
+void bg_h_assemblies_create(bg_reqctx *rc);
+void bg_h_assemblies_list(bg_reqctx *rc);
+void bg_h_assemblies_get(bg_reqctx *rc);
+void bg_h_assemblies_cancel(bg_reqctx *rc);
+void bg_h_assemblies_replay(bg_reqctx *rc);
+void bg_h_status_compat(bg_reqctx *rc);
+void bg_h_files_get(bg_reqctx *rc);
+void bg_h_jobs_list(bg_reqctx *rc);
+void bg_h_jobs_requeue(bg_reqctx *rc);
+
+/* uploads.c (tus) */
+void bg_h_uploads_options(bg_reqctx *rc);
+void bg_h_uploads_create(bg_reqctx *rc);
+void bg_h_uploads_head(bg_reqctx *rc);
+void bg_h_uploads_patch(bg_reqctx *rc);
+void bg_h_uploads_delete(bg_reqctx *rc);
+
+/* stream.c (SSE) */
+void bg_h_stream(bg_reqctx *rc);
+
 #endif

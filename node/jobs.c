@@ -1,0 +1,672 @@
+/* node/jobs.c — the media workers: claim a job under a lease, run the
+ * template's steps in order (skipping steps whose results a previous
+ * attempt stored), extend the lease from progress callbacks, and settle the
+ * job: done, failed with backoff, or dead. A worker killed mid-job leaves a
+ * lease that runs out; the job is then claimed again. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "node/media/media.h"
+#include "pipeline_internal.h"
+#include "proto/assembly.h"
+#include "proto/log.h"
+#include "proto/mem.h"
+#include "proto/template.h"
+
+typedef struct worker_arg {
+    bg_node *n;
+    size_t slot;
+} worker_arg;
+
+/* One claimed job being run. */
+typedef struct run_ctx {
+    bg_node *n;
+    bg_registry *reg;
+    size_t slot;
+    bg_job_row job;
+    bg_assembly_row a;
+    const char *step;
+    long long last_tick_ms;
+    bool lost;       /* lease lost or job canceled: stop, settle nothing */
+    /* failure */
+    char code[32];
+    char message[256];
+    char failed_step[65];
+    bool retryable;
+} run_ctx;
+
+typedef enum { RUN_OK, RUN_FAILED, RUN_LOST } run_result;
+
+/* ---- wake-ups and cancel flags ---- */
+
+void bg_pl_jobs_wake(bg_node *n)
+{
+    struct pipeline_state *p = n->pipe;
+    pthread_mutex_lock(&p->mu);
+    p->wake_seq++;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void bg_pl_cancel_running(bg_node *n, const char *assembly_id)
+{
+    struct pipeline_state *p = n->pipe;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nworkers; i++)
+        if (p->running[i].job_id != 0 && strcmp(p->running[i].assembly_id, assembly_id) == 0)
+            __atomic_store_n(&p->running[i].cancel, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void set_running(run_ctx *x, bool on)
+{
+    struct pipeline_state *p = x->n->pipe;
+    pthread_mutex_lock(&p->mu);
+    bg_running_job *r = &p->running[x->slot];
+    r->job_id = on ? x->job.id : 0;
+    bg_strlcpy(r->assembly_id, on ? x->a.id : "", sizeof(r->assembly_id));
+    __atomic_store_n(&r->cancel, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static bool canceled(run_ctx *x)
+{
+    return __atomic_load_n(&x->n->pipe->running[x->slot].cancel, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* ---- lease and progress ---- */
+
+/* Extends the lease and, with step set, stores a step:progress event; at
+ * most once a second. False when the job is no longer ours. */
+static bool tick(run_ctx *x, double fraction, bool force)
+{
+    long long now = bg_now_ms();
+    if (x->lost || canceled(x)) {
+        x->lost = true;
+        return false;
+    }
+    if (!force && now - x->last_tick_ms < 1000)
+        return true;
+    x->last_tick_ms = now;
+    bg_node *n = x->n;
+    if (bg_pl_tx_begin(n, x->reg) != BG_OK)
+        return true; /* busy database: try again at the next callback */
+    bg_err e = bg_registry_job_extend(x->reg, x->job.id, x->job.receive_count,
+                                      now + n->cfg.jobs_lease_s * 1000);
+    if (e == BG_OK && x->step != NULL && fraction >= 0)
+        e = bg_pl_event(n, x->reg, x->a.id, x->a.organization_id, "step:progress",
+                        json_pack("{s:s,s:i}", "step", x->step, "percent",
+                                  (int)(fraction * 100.0 + 0.5)));
+    if (e == BG_ENOTFOUND) {
+        bg_pl_tx_rollback(n, x->reg);
+        x->lost = true;
+        return false;
+    }
+    if (e != BG_OK)
+        bg_pl_tx_rollback(n, x->reg);
+    else
+        bg_pl_tx_commit(n, x->reg);
+    return true;
+}
+
+static bool on_progress(void *ud, double fraction)
+{
+    return tick(ud, fraction, false);
+}
+
+/* ---- steps ---- */
+
+/* The inputs of a step: the uploads for ":original", else the files of the
+ * steps it uses. */
+typedef struct input_set {
+    bg_robot_input *in;
+    char (*paths)[4200];
+    size_t n;
+} input_set;
+
+static void add_input(input_set *s, const bg_node *n, const char *rel, const char *name,
+                      const char *id, const char *mime, int64_t size)
+{
+    s->in = bg_xrealloc(s->in, (s->n + 1) * sizeof(*s->in));
+    s->paths = bg_xrealloc(s->paths, (s->n + 1) * sizeof(*s->paths));
+    if (!bg_pl_abspath(n, rel, s->paths[s->n], sizeof(s->paths[0])))
+        s->paths[s->n][0] = '\0';
+    s->in[s->n] = (bg_robot_input){s->paths[s->n], name, id, mime, size};
+    s->n++;
+}
+
+static void gather_use(const char *use, const bg_node *n, const bg_upload_row *up, size_t nup,
+                       const bg_result_row *res, size_t nres, input_set *s)
+{
+    if (strcmp(use, BG_TEMPLATE_ORIGINAL) == 0) {
+        for (size_t i = 0; i < nup; i++)
+            if (up[i].complete)
+                add_input(s, n, up[i].path, up[i].filename, up[i].id, up[i].mime, up[i].length);
+        return;
+    }
+    for (size_t i = 0; i < nres; i++)
+        if (strcmp(res[i].step, use) == 0 && res[i].path[0])
+            add_input(s, n, res[i].path, res[i].name, res[i].id, res[i].mime, res[i].size);
+}
+
+static void gather(const json_t *step, const bg_node *n, const bg_upload_row *up, size_t nup,
+                   const bg_result_row *res, size_t nres, input_set *s)
+{
+    const json_t *use = json_object_get(step, "use");
+    if (json_is_string(use)) {
+        gather_use(json_string_value(use), n, up, nup, res, nres, s);
+        return;
+    }
+    size_t i;
+    const json_t *u;
+    json_array_foreach(use, i, u) if (json_is_string(u))
+        gather_use(json_string_value(u), n, up, nup, res, nres, s);
+}
+
+static bool step_done(const char *step, const bg_result_row *res, size_t nres)
+{
+    for (size_t i = 0; i < nres; i++)
+        if (strcmp(res[i].step, step) == 0)
+            return true;
+    return false;
+}
+
+static void set_failure(run_ctx *x, const char *code, const char *msg, bool retryable)
+{
+    bg_strlcpy(x->code, code, sizeof(x->code));
+    bg_strlcpy(x->message, msg, sizeof(x->message));
+    bg_strlcpy(x->failed_step, x->step ? x->step : "", sizeof(x->failed_step));
+    x->retryable = retryable;
+}
+
+/* Stores a step's results with its step:done event, in one transaction. */
+static bg_err store_step(run_ctx *x, const bg_robot_output *outs, const input_set *s)
+{
+    bg_node *n = x->n;
+    bg_err e = bg_pl_tx_begin(n, x->reg);
+    if (e != BG_OK)
+        return e;
+    for (size_t i = 0; e == BG_OK && i < s->n; i++) {
+        bg_result_row r;
+        memset(&r, 0, sizeof(r));
+        bg_strlcpy(r.assembly_id, x->a.id, sizeof(r.assembly_id));
+        bg_strlcpy(r.step, x->step, sizeof(r.step));
+        r.idx = (int)i;
+        bg_upload_id_new(r.id);
+        bg_strlcpy(r.name, outs[i].name, sizeof(r.name));
+        bg_strlcpy(r.path, outs[i].path, sizeof(r.path));
+        r.size = outs[i].size;
+        bg_strlcpy(r.mime, outs[i].mime, sizeof(r.mime));
+        bg_strlcpy(r.original_id, s->in[i].id, sizeof(r.original_id));
+        r.meta_json = outs[i].meta ? json_dumps(outs[i].meta, JSON_COMPACT) : NULL;
+        e = bg_registry_result_insert(x->reg, &r);
+        free(r.meta_json);
+    }
+    if (e == BG_OK)
+        e = bg_pl_event(n, x->reg, x->a.id, x->a.organization_id, "step:done",
+                        json_pack("{s:s,s:i}", "step", x->step, "results", (int)s->n));
+    if (e == BG_OK)
+        return bg_pl_tx_commit(n, x->reg);
+    bg_pl_tx_rollback(n, x->reg);
+    return e;
+}
+
+static void step_event(run_ctx *x, const char *name, json_t *data)
+{
+    if (bg_pl_tx_begin(x->n, x->reg) != BG_OK) {
+        json_decref(data);
+        return;
+    }
+    if (bg_pl_event(x->n, x->reg, x->a.id, x->a.organization_id, name, data) == BG_OK)
+        bg_pl_tx_commit(x->n, x->reg);
+    else
+        bg_pl_tx_rollback(x->n, x->reg);
+}
+
+/* Runs one step over its inputs. */
+static run_result run_step(run_ctx *x, const json_t *step, input_set *s)
+{
+    bg_node *n = x->n;
+    char dir[512];
+    snprintf(dir, sizeof(dir), "outputs/%s/%s/%s", n->cfg.branch_name, x->a.id, x->step);
+    step_event(x, "step:start",
+               json_pack("{s:s,s:s,s:i}", "step", x->step, "robot",
+                         json_string_value(json_object_get(step, "robot")), "inputs", (int)s->n));
+    bg_robot_output *outs = bg_xcalloc(s->n ? s->n : 1, sizeof(*outs));
+    bg_media_progress prog = {on_progress, x};
+    run_result rr = RUN_OK;
+    for (size_t i = 0; i < s->n && rr == RUN_OK; i++) {
+        bg_err e = bg_pl_robot_run(n, step, &s->in[i], dir, &prog, &outs[i]);
+        if (e == BG_OK && !tick(x, -1, true))
+            e = BG_EBUSY;
+        if (e == BG_EBUSY || x->lost) {
+            rr = RUN_LOST;
+        } else if (e != BG_OK) {
+            bool retry = e == BG_EIO || (e == BG_EMEDIA && strcmp(outs[i].code, "PROCESSING_ERROR") == 0);
+            set_failure(x, outs[i].code[0] ? outs[i].code : "PROCESSING_ERROR", outs[i].message, retry);
+            rr = RUN_FAILED;
+        }
+    }
+    if (rr == RUN_OK && store_step(x, outs, s) != BG_OK) {
+        set_failure(x, "STORAGE_ERROR", "cannot store the step's results", true);
+        rr = RUN_FAILED;
+    }
+    for (size_t i = 0; i < s->n; i++)
+        json_decref(outs[i].meta);
+    free(outs);
+    return rr;
+}
+
+static run_result run_steps(run_ctx *x)
+{
+    json_t *tpl = json_loads(x->a.template_json, 0, NULL);
+    const char *order[BG_TEMPLATE_MAX_STEPS];
+    size_t nsteps = 0;
+    char err[256];
+    if (tpl == NULL || bg_template_check(tpl, order, &nsteps, err, sizeof(err)) != BG_OK) {
+        set_failure(x, "INVALID_TEMPLATE", "the assembly's template is invalid", false);
+        json_decref(tpl);
+        return RUN_FAILED;
+    }
+    bg_upload_row *up = NULL;
+    size_t nup = 0;
+    bg_result_row *res = NULL;
+    size_t nres = 0;
+    run_result rr = RUN_OK;
+    if (bg_registry_upload_list(x->reg, x->a.id, &up, &nup) != BG_OK) {
+        set_failure(x, "STORAGE_ERROR", "cannot read the uploads", true);
+        rr = RUN_FAILED;
+    }
+    for (size_t k = 0; k < nsteps && rr == RUN_OK; k++) {
+        bg_registry_result_free(res, nres);
+        res = NULL;
+        nres = 0;
+        if (bg_registry_result_list(x->reg, x->a.id, &res, &nres) != BG_OK) {
+            set_failure(x, "STORAGE_ERROR", "cannot read the results", true);
+            rr = RUN_FAILED;
+            break;
+        }
+        if (step_done(order[k], res, nres))
+            continue; /* stored by an earlier attempt */
+        x->step = order[k];
+        const json_t *step = json_object_get(json_object_get(tpl, "steps"), order[k]);
+        input_set s = {NULL, NULL, 0};
+        gather(step, x->n, up, nup, res, nres, &s);
+        rr = run_step(x, step, &s);
+        free(s.in);
+        free(s.paths);
+    }
+    x->step = NULL;
+    bg_registry_result_free(res, nres);
+    free(up);
+    json_decref(tpl);
+    return rr;
+}
+
+/* ---- claim and settle ---- */
+
+/* Settles a finished run in one transaction. */
+static void settle(run_ctx *x, run_result rr)
+{
+    bg_node *n = x->n;
+    long long now = bg_now_ms();
+    if (bg_pl_tx_begin(n, x->reg) != BG_OK)
+        return; /* the lease runs out and the job is claimed again */
+    bg_job_row j;
+    bg_assembly_row a;
+    bg_err e = bg_registry_job_get(x->reg, x->job.id, &j);
+    if (e != BG_OK || strcmp(j.state, "running") != 0 || j.receive_count != x->job.receive_count ||
+        bg_registry_assembly_get(x->reg, x->a.id, NULL, &a) != BG_OK) {
+        bg_pl_tx_rollback(n, x->reg); /* canceled or taken over: not ours */
+        return;
+    }
+    if (rr == RUN_OK) {
+        bg_strlcpy(a.state, "completed", sizeof(a.state));
+        a.execution_end_ms = now;
+        a.updated_ms = now;
+        e = bg_registry_job_set(x->reg, j.id, "done", now, "", now);
+        if (e == BG_OK)
+            e = bg_registry_assembly_update(x->reg, &a);
+        if (e == BG_OK)
+            e = bg_pl_event(n, x->reg, a.id, a.organization_id, "assembly:completed", NULL);
+        if (e == BG_OK)
+            e = bg_pl_notify(n, x->reg, &a);
+    } else if (!x->retryable || j.receive_count >= j.max_receive) {
+        e = bg_registry_job_set(x->reg, j.id, "dead", now, x->message, now);
+        if (e == BG_OK)
+            e = bg_pl_fail(n, x->reg, &a, x->code, x->failed_step, x->retryable, x->message);
+    } else {
+        long long at = now + bg_job_backoff_ms(j.receive_count, n->cfg.jobs_backoff_unit_ms);
+        e = bg_registry_job_set(x->reg, j.id, "failed", at, x->message, now);
+    }
+    if (e == BG_OK)
+        e = bg_pl_tx_commit(n, x->reg);
+    else
+        bg_pl_tx_rollback(n, x->reg);
+    if (e != BG_OK)
+        bg_log(BG_LOG_ERROR, x->job.assembly_id, "cannot settle job %lld: %s",
+               (long long)x->job.id, bg_registry_errmsg(x->reg));
+    else if (rr == RUN_FAILED)
+        bg_log(BG_LOG_WARN, x->job.assembly_id, "job %lld attempt %d failed at step %s: %s %s",
+               (long long)x->job.id, j.receive_count, x->failed_step, x->code, x->message);
+    bg_registry_assembly_clear(&a);
+}
+
+/* Claims a job inside a transaction. Returns false when none is due; a
+ * claimed job that cannot run (canceled, superseded, out of claims) is
+ * settled here and *runnable stays false. */
+static bool claim(run_ctx *x, bool *runnable)
+{
+    bg_node *n = x->n;
+    long long now = bg_now_ms();
+    *runnable = false;
+    if (bg_pl_tx_begin(n, x->reg) != BG_OK)
+        return false;
+    bg_err e = bg_registry_job_claim(x->reg, now, n->cfg.jobs_lease_s * 1000,
+                                     (int)n->cfg.jobs_org_concurrency, &x->job);
+    if (e == BG_OK)
+        e = bg_registry_assembly_get(x->reg, x->job.assembly_id, NULL, &x->a);
+    if (e != BG_OK) {
+        bg_pl_tx_rollback(n, x->reg);
+        return false;
+    }
+    if (strcmp(x->a.state, "executing") != 0 || x->a.run != x->job.run) {
+        e = bg_registry_job_set(x->reg, x->job.id, "canceled", now, "superseded", now);
+    } else if (x->job.receive_count > x->job.max_receive) {
+        /* Its worker died holding the lease on every claim. */
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the job's lease expired %d times", x->job.max_receive);
+        e = bg_registry_job_set(x->reg, x->job.id, "dead", now, msg, now);
+        if (e == BG_OK)
+            e = bg_pl_fail(n, x->reg, &x->a, "PROCESSING_ERROR", NULL, true, msg);
+    } else {
+        x->a.attempts = x->job.receive_count;
+        if (x->a.execution_start_ms == 0)
+            x->a.execution_start_ms = now;
+        x->a.updated_ms = now;
+        e = bg_registry_assembly_update(x->reg, &x->a);
+        *runnable = e == BG_OK;
+    }
+    if (e == BG_OK)
+        e = bg_pl_tx_commit(n, x->reg);
+    else
+        bg_pl_tx_rollback(n, x->reg);
+    if (e != BG_OK) {
+        *runnable = false;
+        bg_registry_assembly_clear(&x->a);
+        return false;
+    }
+    if (!*runnable)
+        bg_registry_assembly_clear(&x->a);
+    return true;
+}
+
+static bool run_one(bg_node *n, bg_registry *reg, size_t slot)
+{
+    run_ctx x;
+    memset(&x, 0, sizeof(x));
+    x.n = n;
+    x.reg = reg;
+    x.slot = slot;
+    bool runnable;
+    if (!claim(&x, &runnable))
+        return false;
+    if (!runnable)
+        return true;
+    set_running(&x, true);
+    x.last_tick_ms = bg_now_ms();
+    bg_log(BG_LOG_INFO, x.a.id, "job %lld claimed (attempt %d of %d)", (long long)x.job.id,
+           x.job.receive_count, x.job.max_receive);
+    run_result rr = run_steps(&x);
+    if (rr != RUN_LOST)
+        settle(&x, rr);
+    set_running(&x, false);
+    bg_registry_assembly_clear(&x.a);
+    return true;
+}
+
+/* ---- housekeeping (worker 0) ---- */
+
+static void refresh_metrics(bg_node *n, bg_registry *reg)
+{
+    struct pipeline_state *p = n->pipe;
+    int64_t jobs[6], asm_[5], wh[4];
+    if (bg_registry_job_counts(reg, jobs) != BG_OK || bg_registry_assembly_counts(reg, asm_) != BG_OK ||
+        bg_registry_webhook_counts(reg, wh) != BG_OK)
+        return;
+    pthread_mutex_lock(&p->mu);
+    memcpy(p->job_counts, jobs, sizeof(jobs));
+    memcpy(p->assembly_counts, asm_, sizeof(asm_));
+    memcpy(p->webhook_counts, wh, sizeof(wh));
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void wait_for_work(bg_node *n, bg_registry *reg, unsigned seen)
+{
+    struct pipeline_state *p = n->pipe;
+    long long due = 0, now = bg_now_ms();
+    bg_registry_job_next_due(reg, &due);
+    long long wait = due > now ? due - now : 1000;
+    if (wait > 1000 || due == 0)
+        wait = 1000;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long ns = (long long)ts.tv_nsec + wait * 1000000LL;
+    ts.tv_sec += (time_t)(ns / 1000000000LL);
+    ts.tv_nsec = (long)(ns % 1000000000LL);
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop && p->wake_seq == seen)
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *worker_main(void *arg)
+{
+    worker_arg *wa = arg;
+    bg_node *n = wa->n;
+    size_t slot = wa->slot;
+    free(wa);
+    struct pipeline_state *p = n->pipe;
+    char dbpath[4200];
+    bg_registry *reg = NULL;
+    bg_registry_opts ro = {.busy_timeout_ms = (int)n->cfg.db_busy_timeout_ms};
+    if (!bg_path_join(dbpath, sizeof(dbpath), n->data_dir, BG_DB_FILE) ||
+        bg_registry_open(dbpath, &ro, &reg) != BG_OK) {
+        bg_log(BG_LOG_ERROR, NULL, "media worker %zu: cannot open the registry", slot);
+        return NULL;
+    }
+    long long last_house = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        bool stop = p->stop;
+        unsigned seen = p->wake_seq;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        long long now = bg_now_ms();
+        if (slot == 0 && now - last_house >= 1000) {
+            refresh_metrics(n, reg);
+            bg_pl_uploads_expire(n, reg);
+            last_house = now;
+        }
+        if (!run_one(n, reg, slot))
+            wait_for_work(n, reg, seen);
+    }
+    bg_registry_close(reg);
+    return NULL;
+}
+
+bg_err bg_pl_jobs_start(bg_node *n)
+{
+    struct pipeline_state *p = n->pipe;
+    p->nworkers = (size_t)n->cfg.jobs_workers;
+    p->workers = bg_xcalloc(p->nworkers, sizeof(pthread_t));
+    p->running = bg_xcalloc(p->nworkers, sizeof(bg_running_job));
+    for (size_t i = 0; i < p->nworkers; i++) {
+        worker_arg *wa = bg_xmalloc(sizeof(*wa));
+        wa->n = n;
+        wa->slot = i;
+        if (pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
+            free(wa);
+            bg_log(BG_LOG_ERROR, NULL, "cannot start media worker %zu", i);
+            return BG_EINTERNAL;
+        }
+        p->nstarted++;
+    }
+    return BG_OK;
+}
+
+void bg_pl_jobs_stop(bg_node *n)
+{
+    struct pipeline_state *p = n->pipe;
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_cond_broadcast(&p->cv);
+    for (size_t i = 0; i < p->nworkers; i++)
+        if (p->running[i].job_id != 0)
+            __atomic_store_n(&p->running[i].cancel, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&p->mu);
+    for (size_t i = 0; i < p->nstarted; i++)
+        pthread_join(p->workers[i], NULL);
+    p->nstarted = 0;
+}
+
+/* ---- admin API ---- */
+
+static json_t *job_json(const bg_job_row *j)
+{
+    char vis[32], cr[32], up[32];
+    bg_format_rfc3339(j->visible_at / 1000, vis);
+    bg_format_rfc3339(j->created_ms / 1000, cr);
+    bg_format_rfc3339(j->updated_ms / 1000, up);
+    return json_pack("{s:I,s:s,s:s,s:i,s:s,s:i,s:i,s:s,s:s,s:s,s:s}", "id", (json_int_t)j->id,
+                     "assembly_id", j->assembly_id, "organization_id", j->organization_id, "run",
+                     j->run, "state", j->state, "receive_count", j->receive_count, "max_receive",
+                     j->max_receive, "visible_at", vis, "last_error", j->last_error, "created_at",
+                     cr, "updated_at", up);
+}
+
+bg_err bg_pipeline_jobs_list(bg_node *n, bg_registry *reg, const char *state, int64_t after,
+                             size_t limit, json_t **out, bg_node_err *ne)
+{
+    (void)n;
+    bg_job_row *list = NULL;
+    size_t cnt = 0;
+    bg_err e = bg_registry_job_list(reg, state, after, limit + 1, &list, &cnt);
+    if (e != BG_OK) {
+        ne->code = NULL;
+        snprintf(ne->message, sizeof(ne->message), "cannot list jobs: %s", bg_registry_errmsg(reg));
+        return e;
+    }
+    json_t *arr = json_array();
+    size_t shown = cnt > limit ? limit : cnt;
+    for (size_t i = 0; i < shown; i++)
+        json_array_append_new(arr, job_json(&list[i]));
+    *out = json_pack("{s:o}", "jobs", arr);
+    if (cnt > limit) {
+        char cur[32];
+        snprintf(cur, sizeof(cur), "%lld", (long long)list[shown - 1].id);
+        json_object_set_new(*out, "next_cursor", json_string(cur));
+    }
+    free(list);
+    return BG_OK;
+}
+
+bg_err bg_pipeline_job_requeue(bg_node *n, bg_registry *reg, int64_t id, json_t **out,
+                               bg_node_err *ne)
+{
+    long long now = bg_now_ms();
+    bg_job_row j;
+    bg_assembly_row a;
+    bg_err e = bg_pl_tx_begin(n, reg);
+    if (e != BG_OK)
+        goto db;
+    e = bg_registry_job_get(reg, id, &j);
+    if (e == BG_OK && strcmp(j.state, "dead") != 0)
+        e = BG_ENOTFOUND;
+    if (e == BG_OK)
+        e = bg_registry_assembly_get(reg, j.assembly_id, NULL, &a);
+    if (e == BG_ENOTFOUND) {
+        bg_pl_tx_rollback(n, reg);
+        ne->code = "JOB_NOT_FOUND";
+        snprintf(ne->message, sizeof(ne->message), "no dead job with id %lld", (long long)id);
+        return e;
+    }
+    if (e == BG_OK && a.run != j.run) {
+        bg_pl_tx_rollback(n, reg);
+        bg_registry_assembly_clear(&a);
+        ne->code = "JOB_SUPERSEDED";
+        snprintf(ne->message, sizeof(ne->message), "the assembly was replayed since");
+        return BG_ECONFLICT;
+    }
+    if (e == BG_OK)
+        e = bg_registry_job_set(reg, id, "queued", now, "", now);
+    if (e == BG_OK) {
+        bg_strlcpy(a.state, "executing", sizeof(a.state));
+        a.error[0] = a.message[0] = a.failed_step[0] = '\0';
+        a.retryable = false;
+        a.attempts = 0;
+        a.queued_ms = now;
+        a.execution_end_ms = 0;
+        a.updated_ms = now;
+        e = bg_registry_assembly_update(reg, &a);
+        if (e == BG_OK)
+            e = bg_pl_event(n, reg, a.id, a.organization_id, "assembly:executing",
+                            json_pack("{s:i,s:b}", "run", a.run, "requeued", 1));
+        bg_registry_assembly_clear(&a);
+    }
+    if (e == BG_OK)
+        e = bg_registry_job_get(reg, id, &j);
+    if (e == BG_OK)
+        e = bg_pl_tx_commit(n, reg);
+    else
+        bg_pl_tx_rollback(n, reg);
+    if (e != BG_OK)
+        goto db;
+    *out = job_json(&j);
+    bg_pl_jobs_wake(n);
+    return BG_OK;
+db:
+    ne->code = NULL;
+    snprintf(ne->message, sizeof(ne->message), "cannot requeue: %s", bg_registry_errmsg(reg));
+    return e;
+}
+
+/* ---- metrics ---- */
+
+void bg_pipeline_metrics(bg_node *n, char **buf, size_t *len)
+{
+    struct pipeline_state *p = n->pipe;
+    static const char *const jstates[] = {"queued", "running", "done", "failed", "dead", "canceled"};
+    static const char *const astates[] = {"uploading", "executing", "completed", "failed", "canceled"};
+    static const char *const wres[] = {"delivered", "retry", "failed", "gone"};
+    bg_textbuf b = {NULL, 0, 0};
+    bg_textbuf_printf(&b, "# HELP branchgate_jobs Media jobs by state.\n# TYPE branchgate_jobs gauge\n");
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < 6; i++)
+        bg_textbuf_printf(&b, "branchgate_jobs{state=\"%s\"} %lld\n", jstates[i],
+                          (long long)p->job_counts[i]);
+    bg_textbuf_printf(&b, "# HELP branchgate_jobs_dead Dead-lettered media jobs.\n"
+                          "# TYPE branchgate_jobs_dead gauge\nbranchgate_jobs_dead %lld\n",
+                      (long long)p->job_counts[4]);
+    bg_textbuf_printf(&b, "# HELP branchgate_assemblies_total Assemblies by result.\n"
+                          "# TYPE branchgate_assemblies_total gauge\n");
+    for (int i = 0; i < 5; i++)
+        bg_textbuf_printf(&b, "branchgate_assemblies_total{result=\"%s\"} %lld\n", astates[i],
+                          (long long)p->assembly_counts[i]);
+    pthread_mutex_unlock(&p->mu);
+    bg_textbuf_printf(&b, "# HELP branchgate_webhook_deliveries_total Webhook attempts by result.\n"
+                          "# TYPE branchgate_webhook_deliveries_total counter\n");
+    for (int i = 0; i < 4; i++)
+        bg_textbuf_printf(&b, "branchgate_webhook_deliveries_total{result=\"%s\"} %llu\n", wres[i],
+                          (unsigned long long)__atomic_load_n(&p->webhook_results[i],
+                                                              __ATOMIC_RELAXED));
+    *buf = b.p;
+    *len = b.len;
+}
