@@ -74,6 +74,8 @@ static bool size_cap(bg_reqctx *rc)
     if (limit == 0)
         limit = (size_t)rc->gw->cfg->http_max_body_bytes;
     if (rc->req->entity.base != NULL && rc->req->entity.len > limit) {
+        if (rc->match.route->flags & BG_ROUTE_UPLOAD)
+            bg_gw_header(rc, "tus-resumable", "1.0.0");
         bg_gw_error(rc, 413, "PAYLOAD_TOO_LARGE", "request body exceeds %zu bytes", limit);
         return false;
     }

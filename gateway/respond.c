@@ -139,8 +139,10 @@ void bg_gw_send(bg_reqctx *rc, int status, const char *content_type, const char 
     if (rc->gw->cfg->log_access)
         access_log(rc, status, len, dur);
     h2o_start_response(req, &generator);
+    /* A HEAD answer carries the headers (Content-Length included) only. */
+    bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
     h2o_iovec_t buf = h2o_iovec_init(body, len);
-    h2o_send(req, &buf, len ? 1 : 0, H2O_SEND_STATE_FINAL);
+    h2o_send(req, &buf, len && !head ? 1 : 0, H2O_SEND_STATE_FINAL);
 }
 
 void bg_gw_mark_response(bg_reqctx *rc, int status)

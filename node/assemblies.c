@@ -425,11 +425,7 @@ static bg_err parse_create(bg_node *n, const json_t *body, create_in *in, bg_nod
     const json_t *fields = json_object_get(body, "fields");
     if (fields != NULL && !json_is_object(fields))
         return nerr(ne, BG_EINVAL, "INVALID_FIELD", "fields must be an object");
-    in->fields = json_dumps(fields ? fields : json_object(), JSON_COMPACT);
-    if (fields == NULL) {
-        free(in->fields);
-        in->fields = bg_xstrdup("{}");
-    }
+    in->fields = fields ? json_dumps(fields, JSON_COMPACT) : bg_xstrdup("{}");
     if (strlen(in->fields) > FIELDS_MAX)
         return nerr(ne, BG_ETOOBIG, "INVALID_FIELD", "fields is larger than 16 KiB");
     bg_err e = bg_json_get_str(body, "notify_url", false, 1, 1000, &in->notify_url, &je);
@@ -644,6 +640,21 @@ static bg_err drop_results(bg_node *n, bg_registry *reg, const char *id)
     return bg_registry_result_delete(reg, id);
 }
 
+/* Every expected file of the assembly is complete. */
+static bool all_uploaded(bg_registry *reg, const bg_assembly_row *a)
+{
+    json_t *files = json_loads(a->files_json, 0, NULL);
+    bg_upload_row *list = NULL;
+    size_t cnt = 0, done = 0;
+    bool ok = bg_registry_upload_list(reg, a->id, &list, &cnt) == BG_OK;
+    for (size_t i = 0; ok && i < cnt; i++)
+        done += list[i].complete ? 1 : 0;
+    ok = ok && done == json_array_size(files) && done > 0;
+    free(list);
+    json_decref(files);
+    return ok;
+}
+
 bg_err bg_pipeline_assembly_replay(bg_node *n, bg_registry *reg, const bg_actor *who,
                                    const char *id, json_t **status, bg_node_err *ne)
 {
@@ -657,7 +668,7 @@ bg_err bg_pipeline_assembly_replay(bg_node *n, bg_registry *reg, const bg_actor 
         return e;
     }
     if (strcmp(a.state, "uploading") == 0 || strcmp(a.state, "executing") == 0 ||
-        strcmp(a.error, "MD5_MISMATCH") == 0) {
+        strcmp(a.error, "MD5_MISMATCH") == 0 || !all_uploaded(reg, &a)) {
         bg_pl_tx_rollback(n, reg);
         bg_registry_assembly_clear(&a);
         return nerr(ne, BG_ECONFLICT, "ASSEMBLY_BUSY",

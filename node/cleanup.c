@@ -55,7 +55,7 @@ bg_err bg_pipeline_cleanup(const char *data_dir, const char *branch, long long o
     char dir[4200];
     *removed = 0;
     snprintf(dir, sizeof(dir), "%s/uploads/%s/users", data_dir, branch);
-    sweep(dir, 3, cutoff, removed);
+    sweep(dir, 2, cutoff, removed); /* users/{user}/{upload} */
     snprintf(dir, sizeof(dir), "%s/outputs/%s", data_dir, branch);
     sweep(dir, 1, cutoff, removed);
     return BG_OK;

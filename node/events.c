@@ -36,6 +36,7 @@ void bg_pl_free(bg_node *n)
         return;
     drop_pending(p);
     free(p->pending);
+    free(p->locked);
     free(p->workers);
     free(p->running);
     pthread_mutex_destroy(&p->ev_mu);

@@ -355,6 +355,20 @@ static void settle(run_ctx *x, run_result rr)
     bg_registry_assembly_clear(&a);
 }
 
+/* Another worker still runs a job of the same assembly. */
+static bool busy_elsewhere(run_ctx *x)
+{
+    struct pipeline_state *p = x->n->pipe;
+    bool busy = false;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nworkers; i++)
+        if (i != x->slot && p->running[i].job_id != 0 &&
+            strcmp(p->running[i].assembly_id, x->a.id) == 0)
+            busy = true;
+    pthread_mutex_unlock(&p->mu);
+    return busy;
+}
+
 /* Claims a job inside a transaction. Returns false when none is due; a
  * claimed job that cannot run (canceled, superseded, out of claims) is
  * settled here and *runnable stays false. */
@@ -373,7 +387,12 @@ static bool claim(run_ctx *x, bool *runnable)
         bg_pl_tx_rollback(n, x->reg);
         return false;
     }
-    if (strcmp(x->a.state, "executing") != 0 || x->a.run != x->job.run) {
+    if (busy_elsewhere(x)) {
+        /* A canceled run of this assembly is still winding down in another
+         * worker (robots notice a cancel at their next progress call): its
+         * cleanup must not meet this run's files. Try again shortly. */
+        e = bg_registry_job_release(x->reg, x->job.id, x->job.receive_count, now + 250);
+    } else if (strcmp(x->a.state, "executing") != 0 || x->a.run != x->job.run) {
         e = bg_registry_job_set(x->reg, x->job.id, "canceled", now, "superseded", now);
     } else if (x->job.receive_count > x->job.max_receive) {
         /* Its worker died holding the lease on every claim. */
@@ -404,6 +423,23 @@ static bool claim(run_ctx *x, bool *runnable)
     return true;
 }
 
+static bool stopping(bg_node *n)
+{
+    struct pipeline_state *p = n->pipe;
+    pthread_mutex_lock(&p->mu);
+    bool stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    return stop;
+}
+
+/* Shutdown interrupted the job: hand it back at once (results stored so
+ * far are kept), instead of leaving it to its lease. */
+static void release(run_ctx *x)
+{
+    if (bg_registry_job_release(x->reg, x->job.id, x->job.receive_count, bg_now_ms()) == BG_OK)
+        bg_log(BG_LOG_INFO, x->a.id, "job %lld handed back for the next start", (long long)x->job.id);
+}
+
 static bool run_one(bg_node *n, bg_registry *reg, size_t slot)
 {
     run_ctx x;
@@ -423,6 +459,8 @@ static bool run_one(bg_node *n, bg_registry *reg, size_t slot)
     run_result rr = run_steps(&x);
     if (rr != RUN_LOST)
         settle(&x, rr);
+    else if (stopping(n))
+        release(&x);
     set_running(&x, false);
     bg_registry_assembly_clear(&x.a);
     return true;
@@ -578,9 +616,11 @@ bg_err bg_pipeline_jobs_list(bg_node *n, bg_registry *reg, const char *state, in
     return BG_OK;
 }
 
-bg_err bg_pipeline_job_requeue(bg_node *n, bg_registry *reg, int64_t id, json_t **out,
-                               bg_node_err *ne)
+bg_err bg_pipeline_job_requeue(bg_node *n, bg_registry *reg, int64_t id, const char *actor,
+                               const char *request_id, json_t **out, bg_node_err *ne)
 {
+    char target[32];
+    snprintf(target, sizeof(target), "job:%lld", (long long)id);
     long long now = bg_now_ms();
     bg_job_row j;
     bg_assembly_row a;
@@ -623,6 +663,8 @@ bg_err bg_pipeline_job_requeue(bg_node *n, bg_registry *reg, int64_t id, json_t 
     }
     if (e == BG_OK)
         e = bg_registry_job_get(reg, id, &j);
+    if (e == BG_OK)
+        e = bg_node_audit(reg, actor, "job.requeue", target, request_id);
     if (e == BG_OK)
         e = bg_pl_tx_commit(n, reg);
     else

@@ -114,10 +114,11 @@ bg_err bg_pipeline_upload_delete(bg_node *n, bg_registry *reg, const bg_actor *w
 bg_err bg_pipeline_jobs_list(bg_node *n, bg_registry *reg, const char *state, int64_t after,
                              size_t limit, json_t **out, bg_node_err *ne);
 
-/* A dead job runs again (receive_count 0, assembly executing). Errors:
+/* A dead job runs again (receive_count 0, assembly executing), with an
+ * audit record "job.requeue". Errors:
  * BG_ENOTFOUND (JOB_NOT_FOUND: no dead job with that id). */
-bg_err bg_pipeline_job_requeue(bg_node *n, bg_registry *reg, int64_t id, json_t **out,
-                               bg_node_err *ne);
+bg_err bg_pipeline_job_requeue(bg_node *n, bg_registry *reg, int64_t id, const char *actor,
+                               const char *request_id, json_t **out, bg_node_err *ne);
 
 /* ---- events (events.c) ---- */
 

@@ -89,7 +89,7 @@ static bg_err run_audio_encode(const json_t *step, const bg_robot_input *in, con
     const char *format = json_string_value(json_object_get(step, "format"));
     o.format = format ? format : "mp3";
     int64_t bitrate, rate, channels;
-    if (!opt_int(step, "bitrate", 8000, 640000, 128000, &bitrate, out) ||
+    if (!opt_int(step, "bitrate", 8000, 320000, 128000, &bitrate, out) ||
         !opt_int(step, "sample_rate", 0, 192000, 0, &rate, out) ||
         !opt_int(step, "channels", 0, 2, 0, &channels, out) ||
         !opt_num(step, "start", 86400.0 * 7, &o.start_s, out) ||

@@ -121,6 +121,12 @@ static bg_err on_complete(bg_node *n, bg_registry *reg, const bg_upload_row *u, 
     bg_err e = bg_registry_assembly_get(reg, u->assembly_id, NULL, &a);
     if (e != BG_OK)
         return e;
+    if (strcmp(a.state, "uploading") != 0) {
+        /* Canceled or failed since the chunk was checked: the bytes are
+         * kept, the assembly is not revived. */
+        bg_registry_assembly_clear(&a);
+        return BG_OK;
+    }
     json_t *files = json_loads(a.files_json, 0, NULL);
     const char *want = announced_md5(files, u->file_index);
     if (want != NULL && strcmp(want, u->md5) != 0) {

@@ -102,7 +102,9 @@ static void settle(bg_node *n, bg_registry *reg, const wh_done *d)
     bool ok = d->err == BG_OK && d->status >= 200 && d->status <= 299;
     bool gone = d->err == BG_OK && d->status == 410;
     bool retry = d->err != BG_OK || d->status >= 500 || d->status == 408 || d->status == 429;
-    size_t next = (size_t)d->attempts; /* schedule index of the next delay */
+    /* After attempt k (from 1) the next one waits schedule[k-1]; when the
+     * schedule is used up the delivery has failed for good. */
+    size_t next = (size_t)d->attempts - 1;
     const char *state = ok ? "delivered" : gone ? "gone" : "failed";
     long long at = 0;
     if (!ok && !gone && retry && next < p->nschedule) {
@@ -111,7 +113,12 @@ static void settle(bg_node *n, bg_registry *reg, const wh_done *d)
     }
     bg_webhook_attempt a = {d->at_ms, (int)d->status, {0}};
     bg_strlcpy(a.error, d->error, sizeof(a.error));
-    if (bg_registry_webhook_attempt(reg, d->id, &a, state, at) != BG_OK)
+    bg_err e = bg_registry_begin(reg);
+    if (e == BG_OK && (e = bg_registry_webhook_attempt(reg, d->id, &a, state, at)) == BG_OK)
+        e = bg_registry_commit(reg);
+    if (e != BG_OK)
+        bg_registry_rollback(reg);
+    if (e != BG_OK)
         bg_log(BG_LOG_ERROR, NULL, "webhook %lld: cannot record the attempt: %s",
                (long long)d->id, bg_registry_errmsg(reg));
     int k = ok ? 0 : gone ? 3 : strcmp(state, "pending") == 0 ? 1 : 2;

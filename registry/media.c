@@ -400,7 +400,8 @@ bg_err bg_registry_job_claim(bg_registry *r, long long now_ms, long long lease_m
     /* The candidate scan uses jobs_due; the FIFO and concurrency checks
      * are correlated sub-queries on indexed columns. */
     static const char pick[] =
-        "SELECT " JOB_COLS " FROM jobs j WHERE j.state IN ('queued','failed','running')"
+        "SELECT " JOB_COLS " FROM jobs j INDEXED BY jobs_waiting"
+        " WHERE j.state IN ('queued','failed','running')"
         " AND j.visible_at <= ?1"
         " AND NOT EXISTS (SELECT 1 FROM jobs p WHERE p.assembly_id = j.assembly_id AND p.id < j.id"
         "   AND p.state IN ('queued','failed','running'))"
@@ -458,6 +459,24 @@ bg_err bg_registry_job_extend(bg_registry *r, int64_t id, int receive_count, lon
     if (st == NULL)
         return BG_EIO;
     sqlite3_bind_int64(st, 1, visible_at);
+    sqlite3_bind_int64(st, 2, id);
+    sqlite3_bind_int(st, 3, receive_count);
+    bg_err e = bg_reg_exec_stmt(r, st);
+    if (e == BG_OK && sqlite3_changes(r->db) == 0)
+        return BG_ENOTFOUND;
+    return e;
+}
+
+bg_err bg_registry_job_release(bg_registry *r, int64_t id, int receive_count, long long now_ms)
+{
+    static const char sql[] =
+        "UPDATE jobs SET state = 'queued', visible_at = ?1, updated_ms = ?1,"
+        " receive_count = receive_count - 1 WHERE id = ?2 AND state = 'running'"
+        " AND receive_count = ?3";
+    sqlite3_stmt *st = bg_reg_stmt(r, sql);
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_int64(st, 1, now_ms);
     sqlite3_bind_int64(st, 2, id);
     sqlite3_bind_int(st, 3, receive_count);
     bg_err e = bg_reg_exec_stmt(r, st);
@@ -747,22 +766,12 @@ bg_err bg_registry_webhook_next_due(bg_registry *r, long long *at_ms)
 bg_err bg_registry_webhook_attempt(bg_registry *r, int64_t id, const bg_webhook_attempt *a,
                                    const char *state, long long next_attempt_ms)
 {
-    static const char ins[] =
-        "INSERT INTO webhook_attempts(webhook_id, at_ms, status, error) VALUES(?,?,?,?)";
     static const char upd[] =
         "UPDATE webhooks SET state = ?, attempts = attempts + 1, next_attempt_ms = ?,"
         " last_status = ?, last_error = ? WHERE id = ?";
-    sqlite3_stmt *st = bg_reg_stmt(r, ins);
-    if (st == NULL)
-        return BG_EIO;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, a->at_ms);
-    sqlite3_bind_int(st, 3, a->status);
-    sqlite3_bind_text(st, 4, a->error, -1, SQLITE_STATIC);
-    bg_err e = bg_reg_exec_stmt(r, st);
-    if (e != BG_OK)
-        return e;
-    st = bg_reg_stmt(r, upd);
+    static const char ins[] =
+        "INSERT INTO webhook_attempts(webhook_id, at_ms, status, error) VALUES(?,?,?,?)";
+    sqlite3_stmt *st = bg_reg_stmt(r, upd);
     if (st == NULL)
         return BG_EIO;
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
@@ -770,6 +779,18 @@ bg_err bg_registry_webhook_attempt(bg_registry *r, int64_t id, const bg_webhook_
     sqlite3_bind_int(st, 3, a->status);
     sqlite3_bind_text(st, 4, a->error, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, id);
+    bg_err e = bg_reg_exec_stmt(r, st);
+    if (e != BG_OK)
+        return e;
+    if (sqlite3_changes(r->db) == 0)
+        return BG_ENOTFOUND;
+    st = bg_reg_stmt(r, ins);
+    if (st == NULL)
+        return BG_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, a->at_ms);
+    sqlite3_bind_int(st, 3, a->status);
+    sqlite3_bind_text(st, 4, a->error, -1, SQLITE_STATIC);
     return bg_reg_exec_stmt(r, st);
 }
 

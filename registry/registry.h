@@ -487,6 +487,10 @@ bg_err bg_registry_job_next_due(bg_registry *r, long long *at_ms);
  * receive_count. Errors: BG_ENOTFOUND (no longer running: canceled, or
  * claimed again after the lease ran out). */
 bg_err bg_registry_job_extend(bg_registry *r, int64_t id, int receive_count, long long visible_at);
+/* Gives a claim back unused (graceful shutdown): a running job that is
+ * still the claim numbered receive_count becomes queued and due at now,
+ * and the claim is not counted. Errors: BG_ENOTFOUND. */
+bg_err bg_registry_job_release(bg_registry *r, int64_t id, int receive_count, long long now_ms);
 /* Sets state, visible_at and last_error. */
 bg_err bg_registry_job_set(bg_registry *r, int64_t id, const char *state, long long visible_at,
                            const char *last_error, long long now_ms);
@@ -564,7 +568,9 @@ bg_err bg_registry_webhook_due(bg_registry *r, long long now_ms, size_t limit,
                                bg_webhook_row **out, size_t *n);
 /* Earliest next_attempt_ms of a pending delivery (0 = none). */
 bg_err bg_registry_webhook_next_due(bg_registry *r, long long *at_ms);
-/* Records one attempt and the delivery's new state. */
+/* Records one attempt and the delivery's new state; call inside a
+ * transaction so both land together. Errors: BG_ENOTFOUND (no such
+ * delivery), BG_ECONFLICT (a state the schema refuses). */
 bg_err bg_registry_webhook_attempt(bg_registry *r, int64_t id, const bg_webhook_attempt *a,
                                    const char *state, long long next_attempt_ms);
 /* The newest delivery of an assembly, and its attempts (malloc'ed, may be

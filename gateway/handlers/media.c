@@ -381,7 +381,8 @@ static void requeue_work(bg_gw_job *job, bg_registry *reg)
     bg_node_err ne = {0};
     json_t *out = NULL;
     bg_err e = bg_pipeline_job_requeue(job->node, reg,
-                                       json_integer_value(json_object_get(job->in, "id")), &out, &ne);
+                                       json_integer_value(json_object_get(job->in, "id")),
+                                       job->actor, job->request_id, &out, &ne);
     if (e != BG_OK)
         bg_gw_job_fail_node(job, e, &ne);
     else

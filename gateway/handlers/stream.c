@@ -234,6 +234,7 @@ typedef struct backlog {
     int64_t after;
     bg_event_row *events;
     size_t n;
+    bool finished; /* the channel's assembly is completed, failed or canceled */
 } backlog;
 
 static void backlog_free(void *p)
@@ -250,11 +251,25 @@ static void backlog_work(bg_gw_job *job, bg_registry *reg)
     bg_node_err ne = {0};
     bg_err e = bg_pipeline_events(job->node, reg, b->who, b->assembly_id[0] ? b->assembly_id : NULL,
                                   b->after, BACKLOG_MAX, &b->events, &b->n, &ne);
-    if (e != BG_OK)
+    if (e != BG_OK) {
         bg_gw_job_fail_node(job, e, &ne);
+        return;
+    }
+    bg_assembly_row a;
+    if (b->assembly_id[0] &&
+        bg_registry_assembly_get(reg, b->assembly_id, b->who->all_orgs ? NULL : b->who->org, &a) == BG_OK) {
+        b->finished = strcmp(a.state, "completed") == 0 || strcmp(a.state, "failed") == 0 ||
+                      strcmp(a.state, "canceled") == 0;
+        bg_registry_assembly_clear(&a);
+    }
 }
 
-static void start(bg_reqctx *rc, sse_stream *s, const bg_event_row *ev, size_t n)
+/* Starts the response with the stored events ev[0..n). A full page of
+ * them ends the stream, so the client resumes from the last id it got
+ * (EventSource does so by itself) instead of missing what lies beyond the
+ * page; a channel whose assembly has finished and has nothing newer to
+ * send ends at once. */
+static void start(bg_reqctx *rc, sse_stream *s, const bg_event_row *ev, size_t n, bool finished)
 {
     h2o_req_t *req = rc->req;
     req->res.status = 200;
@@ -273,13 +288,16 @@ static void start(bg_reqctx *rc, sse_stream *s, const bg_event_row *ev, size_t n
     for (size_t i = 0; i < n; i++)
         queue_event(s, ev[i].id, ev[i].name, ev[i].data);
     const char *p = s->early.p;
-    for (size_t i = 0; i < s->nearly; i++) {
+    size_t nearly = n == BACKLOG_MAX ? 0 : s->nearly; /* after a full page: a gap */
+    for (size_t i = 0; i < nearly; i++) {
         const char *name = p;
         const char *data = name + strlen(name) + 1;
         queue_event(s, s->early_ids[i], name, data);
         p = data + strlen(data) + 1;
     }
     buf_free(&s->early);
+    if (n == BACKLOG_MAX || (s->assembly_id[0] && finished && n == 0 && s->nearly == 0))
+        s->end = true;
     h2o_timeout_link(s->loop->ctx.loop, &s->loop->sse_heartbeat, &s->heartbeat);
     flush(s);
 }
@@ -294,7 +312,7 @@ static void backlog_reply(bg_reqctx *rc, bg_gw_job *job)
         return;
     }
     backlog *b = job->state;
-    start(rc, s, b->events, b->n);
+    start(rc, s, b->events, b->n, b->finished);
 }
 
 /* Last-Event-ID from the header or ?last_event_id=. -1 when absent. */
@@ -361,7 +379,7 @@ void bg_h_stream(bg_reqctx *rc)
     h2o_linklist_insert(&rc->loop->streams, &s->link);
     __atomic_fetch_add(&open_streams, 1, __ATOMIC_SEQ_CST);
     if (!assembly_id[0] && after < 0) {
-        start(rc, s, NULL, 0); /* a branch stream without an id: new events only */
+        start(rc, s, NULL, 0, false); /* a branch stream without an id: new events only */
         return;
     }
     backlog *b = bg_xcalloc(1, sizeof(*b));

@@ -24,10 +24,10 @@
 #include <libavutil/channel_layout.h>
 #include <libswresample/swresample.h>
 
-#define MAX_IN_CHANNELS 64       /* more is not an audio file we take */
-#define MAX_OPT_SECONDS 1e7      /* bounds start_s and duration_s: sample counts fit int64 */
-#define VAR_FRAME_SAMPLES 4096   /* chunk for encoders without a fixed frame size */
-#define MIN_CVT_SAMPLES 4096     /* first size of the resampler's output buffer */
+#define MAX_IN_CHANNELS 64     /* more is not an audio file we take */
+#define MAX_OPT_SECONDS 1e7    /* bounds start_s and duration_s: sample counts fit int64 */
+#define VAR_FRAME_SAMPLES 4096 /* chunk for encoders without a fixed frame size */
+#define MIN_CVT_SAMPLES 4096   /* first size of the resampler's output buffer */
 #define DEFAULT_BITRATE 128000
 #define FALLBACK_RATE 44100
 
@@ -168,31 +168,32 @@ static AVStream *first_audio(AVFormatContext *ic)
     return NULL;
 }
 
-static bool params_known(const AVStream *st)
+static void discard_others(AVFormatContext *ic, const AVStream *keep)
 {
-    const AVCodecParameters *par = st->codecpar;
-    return par->codec_id != AV_CODEC_ID_NONE && par->sample_rate > 0 &&
-           par->ch_layout.nb_channels > 0;
+    for (unsigned i = 0; i < ic->nb_streams; i++)
+        ic->streams[i]->discard = ic->streams[i] == keep ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
 }
 
-/* Stream info is read only when the header left the audio stream unknown:
- * for most containers (mp4, wav) it would only decode video frames. */
+/* Stream info is always read, as the ffmpeg tool does: besides filling what
+ * headers leave out, it completes the codec probing some demuxers ask for
+ * (wav's pcm_s16le may be spdif), which a seek would otherwise restart over
+ * 2500 packets (twice the encode time of a wav). Streams other than the
+ * first audio one are discarded first, so no video is decoded for it. */
 static bg_err select_stream(run *r)
 {
     AVFormatContext *ic = r->in.ic;
     AVStream *st = first_audio(ic);
-    if (st == NULL || !params_known(st) || (ic->ctx_flags & AVFMTCTX_NOHEADER)) {
-        int ret = avformat_find_stream_info(ic, NULL);
-        if (ret == AVERROR_EXIT || ret == AVERROR(ENOMEM) || r->ctl.canceled)
-            return in_err(r, ret, "stream info");
-        st = first_audio(ic);
-    }
+    if (st != NULL)
+        discard_others(ic, st);
+    int ret = avformat_find_stream_info(ic, NULL);
+    if (ret == AVERROR_EXIT || ret == AVERROR(ENOMEM) || r->ctl.canceled)
+        return in_err(r, ret, "stream info");
+    st = first_audio(ic); /* headerless containers add streams while reading */
     if (st == NULL || st->codecpar->codec_id == AV_CODEC_ID_NONE) {
         media_err(r->e, "INVALID_INPUT", "no audio stream");
         return BG_EMEDIA;
     }
-    for (unsigned i = 0; i < ic->nb_streams; i++)
-        ic->streams[i]->discard = ic->streams[i] == st ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
+    discard_others(ic, st);
     r->ist = st;
     return BG_OK;
 }
@@ -224,7 +225,8 @@ static bg_err open_decoder(run *r)
     return BG_OK;
 }
 
-/* Expected output length, for progress only. */
+/* Where the cut starts, and the expected output length for progress. With
+ * start_s 0 nothing is dropped, whatever timestamps the first frames carry. */
 static void plan_times(run *r)
 {
     const AVStream *st = r->ist;
@@ -235,8 +237,8 @@ static void plan_times(run *r)
         dur = st->duration * av_q2d(st->time_base);
     else if (ic->duration != AV_NOPTS_VALUE && ic->duration > 0)
         dur = (double)ic->duration / AV_TIME_BASE;
-    r->t0 = origin + r->o->start_s;
-    r->next_s = r->t0;
+    r->t0 = r->o->start_s > 0 ? origin + r->o->start_s : -INFINITY;
+    r->next_s = origin + r->o->start_s;
     double avail = dur > 0 ? dur - r->o->start_s : -1.0;
     r->avail_s = dur > 0 ? avail : NAN;
     r->target_s = avail;
@@ -304,7 +306,8 @@ static bg_err open_encoder(run *r)
     int ret = avcodec_open2(enc, r->codec, NULL);
     if (ret < 0)
         return proc_err(r, ret, "opening the encoder");
-    bool variable = (r->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) || enc->frame_size <= 0;
+    bool variable =
+        (r->codec->capabilities & AV_CODEC_CAP_VARIABLE_FRAME_SIZE) || enc->frame_size <= 0;
     r->chunk = variable ? VAR_FRAME_SAMPLES : enc->frame_size;
     r->out_max = INT64_MAX;
     if (r->o->duration_s > 0)

@@ -71,8 +71,8 @@ typedef struct bg_audio_encode_opts {
     int sample_rate;    /* 0 = keep the input's if the encoder supports it, else 44100;
                            otherwise a rate the encoder supports */
     int channels;       /* 0 = keep (capped at 2), 1 or 2 */
-    double start_s;     /* start offset into the input's timeline, >= 0 */
-    double duration_s;  /* 0 = until the end; else at most this many seconds */
+    double start_s;     /* seconds from the start of the audio stream, 0..1e7 */
+    double duration_s;  /* 0 = until the end; else at most this many seconds (up to 1e7) */
 } bg_audio_encode_opts;
 
 /* Decodes the first audio stream of in, resamples (libswresample) and encodes to out (libmp3lame
@@ -88,7 +88,8 @@ typedef struct bg_audio_encode_opts {
  * BG_EIO (INPUT_MISSING: in missing or unreadable; OUTPUT_ERROR: out cannot be written or
  * renamed), BG_EMEDIA (INVALID_INPUT: not decodable, no audio stream, corrupt with nothing
  * decodable; PROCESSING_ERROR: resampler or encoder failure), BG_EBUSY (CANCELED), BG_ENOMEM.
- * Any thread; blocks for the length of the work. */
+ * A corrupt packet is skipped (as the ffmpeg tool does); a truncated input encodes what decodes.
+ * The output is not fsync'ed. Any thread; blocks for the length of the work. */
 bg_err bg_media_audio_encode(const char *in, const char *out, const bg_audio_encode_opts *o,
                              const bg_media_progress *p, json_t **meta_out, bg_media_err *e);
 

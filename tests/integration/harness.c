@@ -1,10 +1,16 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +253,8 @@ int bg_th_http(const char *method, const char *url, const char *token, const cha
     h = curl_slist_append(h, "Expect:");
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L); /* a HEAD answer's Content-Length has no body */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
@@ -387,4 +395,608 @@ bool bg_th_register(const bg_th_proc *at, const char *name, const char *url, con
     bg_th_resp_free(&r);
     free(body);
     return ok;
+}
+
+/* ---- media pipeline helpers ---- */
+
+void bg_th_b64(const void *data, size_t len, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+}
+
+long bg_th_b64_decode(const char *text, unsigned char *out, size_t cap)
+{
+    size_t len = strlen(text);
+    if (len % 4 != 0 || len / 4 * 3 > cap)
+        return -1;
+    int n = EVP_DecodeBlock(out, (const unsigned char *)text, (int)len);
+    if (n < 0)
+        return -1;
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    for (size_t i = len; i > 0 && text[i - 1] == '='; i--)
+        n--;
+    return n;
+}
+
+void bg_th_md5_hex(const void *data, size_t len, char out[33])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    EVP_Digest(data, len, d, &dl, EVP_md5(), NULL);
+    for (unsigned i = 0; i < dl; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+int bg_th_login(const bg_th_proc *p, const char *email, const char *password, const char *org,
+                char *token, size_t cap)
+{
+    json_t *b = json_pack("{s:s,s:s,s:s}", "email", email, "password", password,
+                          "organization_id", org);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    bg_th_resp r;
+    int rc = bg_th_post_json(p, "/api/v1/auth/login", NULL, body, &r);
+    free(body);
+    json_t *j = rc == 0 && r.status == 200 ? bg_th_json(&r) : NULL;
+    const char *t = json_string_value(json_object_get(j, "token"));
+    int out = -1;
+    if (t != NULL && strlen(t) < cap) {
+        snprintf(token, cap, "%s", t);
+        out = 0;
+    } else {
+        fprintf(stderr, "login %s: %ld %s\n", email, r.status, r.body ? r.body : "");
+    }
+    json_decref(j);
+    bg_th_resp_free(&r);
+    return out;
+}
+
+int bg_th_tus_create(const char *tus_url, const char *token, const char *assembly_id,
+                     const char *filename, size_t length, char *loc, size_t cap)
+{
+    char b64a[200], b64f[400], md[700], len[64];
+    if (strlen(assembly_id) > 140 || strlen(filename) > 280)
+        return -1;
+    bg_th_b64(assembly_id, strlen(assembly_id), b64a);
+    bg_th_b64(filename, strlen(filename), b64f);
+    snprintf(md, sizeof(md), "Upload-Metadata: assembly_id %s,filename %s", b64a, b64f);
+    snprintf(len, sizeof(len), "Upload-Length: %zu", length);
+    const char *h[] = {"Tus-Resumable: 1.0.0", len, md, NULL};
+    bg_th_resp r;
+    if (bg_th_http("POST", tus_url, token, NULL, 0, h, false, &r) != 0)
+        return -1;
+    int out = -1;
+    if (r.status == 201 && bg_th_header(&r, "location", loc, cap))
+        out = 0;
+    else
+        fprintf(stderr, "tus create at %s: %ld %s\n", tus_url, r.status, r.body ? r.body : "");
+    bg_th_resp_free(&r);
+    return out;
+}
+
+int bg_th_tus_send(const char *loc, const char *token, const void *data, size_t from, size_t to,
+                   size_t chunk, int *patches)
+{
+    const char *bytes = data;
+    for (size_t off = from; off < to;) {
+        size_t n = to - off < chunk ? to - off : chunk;
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned int dl = 0;
+        char b64[64], sum[100], offh[64], want[32], got[32];
+        EVP_Digest(bytes + off, n, d, &dl, EVP_md5(), NULL);
+        bg_th_b64(d, dl, b64);
+        snprintf(sum, sizeof(sum), "Upload-Checksum: md5 %s", b64);
+        snprintf(offh, sizeof(offh), "Upload-Offset: %zu", off);
+        const char *h[] = {"Tus-Resumable: 1.0.0", "Content-Type: application/offset+octet-stream",
+                           offh, sum, NULL};
+        bg_th_resp r;
+        if (bg_th_http("PATCH", loc, token, bytes + off, n, h, false, &r) != 0)
+            return -1;
+        if (patches != NULL)
+            (*patches)++;
+        snprintf(want, sizeof(want), "%zu", off + n);
+        bool ok = r.status == 204 && bg_th_header(&r, "upload-offset", got, sizeof(got)) &&
+                  strcmp(got, want) == 0;
+        if (!ok)
+            fprintf(stderr, "tus PATCH %s at %zu (+%zu): %ld %s\n", loc, off, n, r.status,
+                    r.body ? r.body : "");
+        bg_th_resp_free(&r);
+        if (!ok)
+            return -1;
+        off += n;
+    }
+    return 0;
+}
+
+int bg_th_tus_upload(const char *tus_url, const char *token, const char *assembly_id,
+                     const char *filename, const void *data, size_t len, size_t chunk,
+                     char *loc, size_t cap, int *patches)
+{
+    if (bg_th_tus_create(tus_url, token, assembly_id, filename, len, loc, cap) != 0)
+        return -1;
+    return bg_th_tus_send(loc, token, data, 0, len, chunk, patches);
+}
+
+/* ---- SSE client ---- */
+
+#define SSE_RAW_MAX (1u << 20)
+
+static void sse_dispatch(bg_th_sse *s)
+{
+    if (!s->have_cur)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->ev = realloc(s->ev, (s->n + 1) * sizeof(*s->ev));
+    s->ev[s->n++] = s->cur;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    memset(&s->cur, 0, sizeof(s->cur));
+    s->cur.id = -1;
+    s->have_cur = false;
+}
+
+/* One line of the stream (without its end of line), per the SSE spec. */
+static void sse_line(bg_th_sse *s, const char *line, size_t len)
+{
+    if (len == 0) {
+        sse_dispatch(s);
+        return;
+    }
+    if (line[0] == ':') {
+        s->comments++;
+        return;
+    }
+    const char *colon = memchr(line, ':', len);
+    size_t flen = colon ? (size_t)(colon - line) : len;
+    const char *v = colon ? colon + 1 : line + len;
+    size_t vlen = (size_t)(line + len - v);
+    if (vlen > 0 && v[0] == ' ') {
+        v++;
+        vlen--;
+    }
+    if (!s->have_cur) {
+        memset(&s->cur, 0, sizeof(s->cur));
+        s->cur.id = -1;
+    }
+    if (flen == 2 && strncmp(line, "id", 2) == 0) {
+        char num[32];
+        snprintf(num, sizeof(num), "%.*s", (int)(vlen < 31 ? vlen : 31), v);
+        s->cur.id = strtoll(num, NULL, 10);
+        s->have_cur = true;
+    } else if (flen == 5 && strncmp(line, "event", 5) == 0) {
+        snprintf(s->cur.name, sizeof(s->cur.name), "%.*s", (int)vlen, v);
+        s->have_cur = true;
+    } else if (flen == 4 && strncmp(line, "data", 4) == 0) {
+        size_t old = s->cur.data ? strlen(s->cur.data) : 0;
+        s->cur.data = realloc(s->cur.data, old + vlen + 2);
+        if (old > 0)
+            s->cur.data[old++] = '\n';
+        memcpy(s->cur.data + old, v, vlen);
+        s->cur.data[old + vlen] = '\0';
+        s->have_cur = true;
+    }
+}
+
+static size_t sse_on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    bg_th_sse *s = ud;
+    size_t n = size * nmemb;
+    if (s->raw_len < SSE_RAW_MAX) {
+        size_t k = s->raw_len + n > SSE_RAW_MAX ? SSE_RAW_MAX - s->raw_len : n;
+        s->raw = realloc(s->raw, s->raw_len + k + 1);
+        memcpy(s->raw + s->raw_len, ptr, k);
+        s->raw_len += k;
+        s->raw[s->raw_len] = '\0';
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = ptr[i];
+        if (c == '\n') {
+            size_t l = s->line_len;
+            if (l > 0 && s->line[l - 1] == '\r')
+                l--;
+            sse_line(s, s->line ? s->line : "", l);
+            s->line_len = 0;
+            if (s->max_events > 0 && s->n >= s->max_events) {
+                s->hit_max = true;
+                return 0; /* stops the transfer */
+            }
+            continue;
+        }
+        s->line = realloc(s->line, s->line_len + 2);
+        s->line[s->line_len++] = c;
+        s->line[s->line_len] = '\0';
+    }
+    return n;
+}
+
+static size_t sse_on_header(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    bg_th_sse *s = ud;
+    size_t n = size * nmemb;
+    if (n >= 13 && strncasecmp(ptr, "content-type:", 13) == 0) {
+        size_t k = n - 13;
+        const char *v = ptr + 13;
+        while (k > 0 && *v == ' ')
+            v++, k--;
+        while (k > 0 && (v[k - 1] == '\r' || v[k - 1] == '\n'))
+            k--;
+        snprintf(s->content_type, sizeof(s->content_type), "%.*s", (int)k, v);
+    }
+    if (n > 9 && strncmp(ptr, "HTTP/", 5) == 0) {
+        const char *sp = memchr(ptr, ' ', n);
+        if (sp != NULL) {
+            pthread_mutex_lock(&s->mu);
+            s->status = strtol(sp + 1, NULL, 10);
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
+    if (n <= 2 && (ptr[0] == '\r' || ptr[0] == '\n')) {
+        /* The end of the headers of the answer. */
+        pthread_mutex_lock(&s->mu);
+        s->connected = true;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return n;
+}
+
+static int sse_run(bg_th_sse *s)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
+    char *auth = NULL;
+    char lei[64];
+    if (s->token != NULL && asprintf(&auth, "Authorization: Bearer %s", s->token) > 0)
+        h = curl_slist_append(h, auth);
+    if (s->last_event_id >= 0) {
+        snprintf(lei, sizeof(lei), "Last-Event-ID: %lld", s->last_event_id);
+        h = curl_slist_append(h, lei);
+    }
+    h = curl_slist_append(h, "Accept: text/event-stream");
+    curl_easy_setopt(c, CURLOPT_URL, s->url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->deadline_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sse_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (s->line_len > 0) /* an unterminated last line */
+        sse_line(s, s->line, s->line_len);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    free(auth);
+    pthread_mutex_lock(&s->mu);
+    s->status = status;
+    s->ended = rc == CURLE_OK;
+    s->running = false;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && s->hit_max) &&
+        rc != CURLE_OPERATION_TIMEDOUT)
+        fprintf(stderr, "sse %s: %s\n", s->url, curl_easy_strerror(rc));
+    return status != 0 ? 0 : -1;
+}
+
+static void sse_init(bg_th_sse *s, const char *url, const char *token, long long last_event_id,
+                     size_t max_events, int deadline_ms)
+{
+    memset(s, 0, sizeof(*s));
+    s->url = strdup(url);
+    s->token = token ? strdup(token) : NULL;
+    s->last_event_id = last_event_id;
+    s->max_events = max_events;
+    s->deadline_ms = deadline_ms;
+    s->cur.id = -1;
+    s->running = true;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+}
+
+int bg_th_sse_collect(const char *url, const char *token, long long last_event_id,
+                      size_t max_events, int deadline_ms, bg_th_sse *s)
+{
+    sse_init(s, url, token, last_event_id, max_events, deadline_ms);
+    return sse_run(s);
+}
+
+static void *sse_thread(void *arg)
+{
+    sse_run(arg);
+    return NULL;
+}
+
+int bg_th_sse_start(bg_th_sse *s, const char *url, const char *token, long long last_event_id,
+                    size_t max_events, int deadline_ms)
+{
+    sse_init(s, url, token, last_event_id, max_events, deadline_ms);
+    if (pthread_create(&s->thread, NULL, sse_thread, s) != 0)
+        return -1;
+    s->thread_started = true;
+    return 0;
+}
+
+static void abs_deadline(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    long long ns = (long long)ts->tv_nsec + (long long)ms * 1000000LL;
+    ts->tv_sec += (time_t)(ns / 1000000000LL);
+    ts->tv_nsec = (long)(ns % 1000000000LL);
+}
+
+bool bg_th_sse_wait_connected(bg_th_sse *s, int deadline_ms)
+{
+    struct timespec ts;
+    abs_deadline(&ts, deadline_ms);
+    pthread_mutex_lock(&s->mu);
+    while (!s->connected && s->running)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+            break;
+    bool ok = s->connected;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+bool bg_th_sse_wait_event(bg_th_sse *s, const char *name, int deadline_ms)
+{
+    struct timespec ts;
+    abs_deadline(&ts, deadline_ms);
+    pthread_mutex_lock(&s->mu);
+    bool hit = false;
+    for (;;) {
+        for (size_t i = 0; i < s->n && !hit; i++)
+            hit = strcmp(s->ev[i].name, name) == 0;
+        if (hit || !s->running)
+            break;
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+            break;
+    }
+    for (size_t i = 0; i < s->n && !hit; i++)
+        hit = strcmp(s->ev[i].name, name) == 0;
+    pthread_mutex_unlock(&s->mu);
+    return hit;
+}
+
+void bg_th_sse_join(bg_th_sse *s)
+{
+    if (s->thread_started) {
+        pthread_join(s->thread, NULL);
+        s->thread_started = false;
+    }
+}
+
+void bg_th_sse_free(bg_th_sse *s)
+{
+    if (s->url == NULL)
+        return; /* never started, or freed */
+    bg_th_sse_join(s);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->ev[i].data);
+    free(s->ev);
+    free(s->cur.data);
+    free(s->raw);
+    free(s->line);
+    free(s->url);
+    free(s->token);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- webhook receiver ---- */
+
+bool bg_th_hook_header(const bg_th_hook_req *r, const char *name, char *buf, size_t cap)
+{
+    bg_th_resp tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.headers = r->headers;
+    return bg_th_header(&tmp, name, buf, cap);
+}
+
+static bool send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Reads one request from a connection; false on a broken one. */
+static bool hook_read(int fd, bg_th_hook_req *q)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0, head_end = 0;
+    bool sent_continue = false;
+    long long clen = -1;
+    for (;;) {
+        if (head_end == 0) {
+            char *e = buf ? strstr(buf, "\r\n\r\n") : NULL;
+            if (e != NULL) {
+                head_end = (size_t)(e - buf) + 4;
+                char *sp1 = strchr(buf, ' ');
+                char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+                char *eol = strstr(buf, "\r\n");
+                if (sp1 == NULL || sp2 == NULL || sp2 > eol) {
+                    free(buf);
+                    return false;
+                }
+                snprintf(q->method, sizeof(q->method), "%.*s", (int)(sp1 - buf), buf);
+                snprintf(q->path, sizeof(q->path), "%.*s", (int)(sp2 - sp1 - 1), sp1 + 1);
+                q->headers = strndup(eol + 2, (size_t)(e + 2 - (eol + 2)));
+                char v[64];
+                clen = bg_th_hook_header(q, "content-length", v, sizeof(v)) ? atoll(v) : 0;
+                if (bg_th_hook_header(q, "expect", v, sizeof(v)) &&
+                    strcasecmp(v, "100-continue") == 0 && !sent_continue) {
+                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                    send_all(fd, cont, sizeof(cont) - 1);
+                    sent_continue = true;
+                }
+            }
+        }
+        if (head_end > 0 && (long long)(len - head_end) >= clen) {
+            q->body_len = (size_t)clen;
+            q->body = malloc(q->body_len + 1);
+            memcpy(q->body, buf + head_end, q->body_len);
+            q->body[q->body_len] = '\0';
+            free(buf);
+            return true;
+        }
+        if (len + 4097 > cap) {
+            cap = (len + 4097) * 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            free(buf);
+            return false;
+        }
+        len += (size_t)r;
+        buf[len] = '\0';
+    }
+}
+
+static void hook_req_clear(bg_th_hook_req *q)
+{
+    free(q->headers);
+    free(q->body);
+    memset(q, 0, sizeof(*q));
+}
+
+static void *hooks_main(void *arg)
+{
+    bg_th_hooks *h = arg;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        bool stop = h->stop;
+        pthread_mutex_unlock(&h->mu);
+        if (stop)
+            break;
+        struct pollfd pfd = {h->fd, POLLIN, 0};
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        int c = accept(h->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        struct timeval tv = {5, 0};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        bg_th_hook_req q;
+        memset(&q, 0, sizeof(q));
+        if (!hook_read(c, &q)) {
+            hook_req_clear(&q);
+            close(c);
+            continue;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        q.at_unix_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        char id[256] = "", oid[256];
+        bg_th_hook_header(&q, "webhook-id", id, sizeof(id));
+        pthread_mutex_lock(&h->mu);
+        size_t seen = 0;
+        for (size_t i = 0; i < h->n; i++) {
+            if (!bg_th_hook_header(&h->reqs[i], "webhook-id", oid, sizeof(oid)))
+                oid[0] = '\0';
+            if (strcmp(h->reqs[i].path, q.path) == 0 && strcmp(oid, id) == 0)
+                seen++;
+        }
+        pthread_mutex_unlock(&h->mu);
+        int status = h->fn ? h->fn(&q, seen, h->ud) : 200;
+        q.answered = status;
+        char resp[200];
+        int n = snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 %d X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status);
+        send_all(c, resp, (size_t)n);
+        close(c);
+        pthread_mutex_lock(&h->mu);
+        h->reqs = realloc(h->reqs, (h->n + 1) * sizeof(*h->reqs));
+        h->reqs[h->n++] = q;
+        pthread_mutex_unlock(&h->mu);
+    }
+    return NULL;
+}
+
+int bg_th_hooks_start(bg_th_hooks *h, bg_th_hook_fn fn, void *ud)
+{
+    memset(h, 0, sizeof(*h));
+    h->fn = fn;
+    h->ud = ud;
+    h->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (h->fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof(a);
+    if (bind(h->fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(h->fd, 16) != 0 ||
+        getsockname(h->fd, (struct sockaddr *)&a, &al) != 0) {
+        close(h->fd);
+        return -1;
+    }
+    h->port = ntohs(a.sin_port);
+    snprintf(h->url, sizeof(h->url), "http://127.0.0.1:%d", h->port);
+    pthread_mutex_init(&h->mu, NULL);
+    if (pthread_create(&h->thread, NULL, hooks_main, h) != 0) {
+        close(h->fd);
+        pthread_mutex_destroy(&h->mu);
+        return -1;
+    }
+    return 0;
+}
+
+void bg_th_hooks_stop(bg_th_hooks *h)
+{
+    if (h->port == 0)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    close(h->fd);
+    for (size_t i = 0; i < h->n; i++)
+        hook_req_clear(&h->reqs[i]);
+    free(h->reqs);
+    pthread_mutex_destroy(&h->mu);
+    memset(h, 0, sizeof(*h));
+}
+
+size_t bg_th_hooks_get(bg_th_hooks *h, const char *prefix, bg_th_hook_req **out)
+{
+    size_t n = 0;
+    *out = NULL;
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->n; i++) {
+        const bg_th_hook_req *q = &h->reqs[i];
+        if (strncmp(q->path, prefix, strlen(prefix)) != 0)
+            continue;
+        *out = realloc(*out, (n + 1) * sizeof(**out));
+        bg_th_hook_req *c = &(*out)[n++];
+        *c = *q;
+        c->headers = strdup(q->headers);
+        c->body = malloc(q->body_len + 1);
+        memcpy(c->body, q->body, q->body_len + 1);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+void bg_th_hooks_free(bg_th_hook_req *reqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        hook_req_clear(&reqs[i]);
+    free(reqs);
 }

@@ -9,6 +9,7 @@
 #define BG_TEST_HARNESS_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -100,5 +101,148 @@ long long bg_th_now_ms(void);
 /* Asserts that the body is the JSON error shape with the given code and a
  * request_id; returns false (after printing why) otherwise. */
 bool bg_th_is_error(const bg_th_resp *r, long status, const char *code);
+
+
+/* ---- media pipeline helpers (tests/integration/media_test.c) ---- */
+
+/* Standard base64 (with padding) of len bytes into out (NUL-terminated);
+ * out holds 4 * ((len + 2) / 3) + 1 bytes. */
+void bg_th_b64(const void *data, size_t len, char *out);
+
+/* Decodes standard base64 into out (cap bytes); returns the length, or -1
+ * when the text is not base64 or does not fit. */
+long bg_th_b64_decode(const char *text, unsigned char *out, size_t cap);
+
+/* Lowercase hex md5 of len bytes (out: 33 bytes). */
+void bg_th_md5_hex(const void *data, size_t len, char out[33]);
+
+/* POST /api/v1/auth/login; copies the user token (a JWT) into token.
+ * Returns 0, or -1 after printing the answer. */
+int bg_th_login(const bg_th_proc *p, const char *email, const char *password, const char *org,
+                char *token, size_t cap);
+
+/* tus creation at tus_url (POST with Tus-Resumable, Upload-Length and
+ * Upload-Metadata "assembly_id <b64>,filename <b64>"); expects 201 and
+ * copies the absolute Location into loc. Returns 0 or -1 (printed). */
+int bg_th_tus_create(const char *tus_url, const char *token, const char *assembly_id,
+                     const char *filename, size_t length, char *loc, size_t cap);
+
+/* PATCHes data[from, to) to the upload at loc in chunks of at most chunk
+ * bytes, each with Upload-Checksum md5; every answer must be 204 with the
+ * new Upload-Offset. *patches (may be NULL) counts the requests. Returns 0
+ * or -1 (printed). */
+int bg_th_tus_send(const char *loc, const char *token, const void *data, size_t from, size_t to,
+                   size_t chunk, int *patches);
+
+/* Create + send of a whole file. */
+int bg_th_tus_upload(const char *tus_url, const char *token, const char *assembly_id,
+                     const char *filename, const void *data, size_t len, size_t chunk,
+                     char *loc, size_t cap, int *patches);
+
+/* One server-sent event. */
+typedef struct bg_th_sse_event {
+    long long id; /* -1 when the record had no id line */
+    char name[64];
+    char *data;
+} bg_th_sse_event;
+
+/* An SSE client (libcurl) that parses records as they arrive. Use either
+ * bg_th_sse_collect (blocking) or bg_th_sse_start + bg_th_sse_join (a
+ * thread). Reading fields other than through the functions below is safe
+ * only after the collection ended. */
+typedef struct bg_th_sse {
+    /* results */
+    long status;         /* HTTP status, 0 before the headers */
+    bool ended;          /* the server closed the stream (not our deadline or max) */
+    bool hit_max;        /* stopped at max_events */
+    int comments;        /* comment lines (": ...") seen */
+    bg_th_sse_event *ev; /* events in arrival order */
+    size_t n;
+    char *raw;           /* the whole body as received (capped at 1 MiB) */
+    size_t raw_len;
+    char content_type[128];
+    /* internals */
+    char *url, *token;
+    long long last_event_id;
+    size_t max_events;
+    int deadline_ms;
+    char *line;
+    size_t line_len;
+    bg_th_sse_event cur;
+    bool have_cur;
+    bool connected;
+    bool running;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+} bg_th_sse;
+
+/* Connects to url (GET, Bearer token), sending Last-Event-ID when
+ * last_event_id >= 0, and collects events until the server ends the
+ * stream, max_events arrived (0 = no limit) or deadline_ms passed.
+ * Returns 0 when an HTTP answer came (any status), -1 on a transport
+ * error before it. Free with bg_th_sse_free. */
+int bg_th_sse_collect(const char *url, const char *token, long long last_event_id,
+                      size_t max_events, int deadline_ms, bg_th_sse *s);
+
+/* The same in a thread. */
+int bg_th_sse_start(bg_th_sse *s, const char *url, const char *token, long long last_event_id,
+                    size_t max_events, int deadline_ms);
+
+/* Waits until the response headers arrived; false after deadline_ms or
+ * when the collection ended without an answer. */
+bool bg_th_sse_wait_connected(bg_th_sse *s, int deadline_ms);
+
+/* Waits until an event named name arrived; false after deadline_ms or when
+ * the collection ended without one. */
+bool bg_th_sse_wait_event(bg_th_sse *s, const char *name, int deadline_ms);
+
+/* Waits for the thread to finish. */
+void bg_th_sse_join(bg_th_sse *s);
+
+void bg_th_sse_free(bg_th_sse *s);
+
+/* A request received by bg_th_hooks. */
+typedef struct bg_th_hook_req {
+    char method[16];
+    char path[512];
+    char *headers; /* raw header lines, "\r\n"-separated */
+    char *body;
+    size_t body_len;
+    int answered;  /* the status we answered */
+    long long at_unix_ms;
+} bg_th_hook_req;
+
+/* Decides the status of an answer; seen = how many earlier requests had
+ * the same path and the same webhook-id header. Called on the server
+ * thread. */
+typedef int (*bg_th_hook_fn)(const bg_th_hook_req *req, size_t seen, void *ud);
+
+/* A tiny HTTP/1.1 receiver on 127.0.0.1:0 (plain sockets, one connection
+ * at a time, Connection: close) that records every request. */
+typedef struct bg_th_hooks {
+    int fd;
+    int port;
+    char url[64]; /* http://127.0.0.1:PORT */
+    bg_th_hook_fn fn;
+    void *ud;
+    bool stop;
+    bg_th_hook_req *reqs;
+    size_t n;
+    pthread_mutex_t mu;
+    pthread_t thread;
+} bg_th_hooks;
+
+int bg_th_hooks_start(bg_th_hooks *h, bg_th_hook_fn fn, void *ud);
+void bg_th_hooks_stop(bg_th_hooks *h);
+
+/* Deep copies of the requests whose path starts with prefix (in arrival
+ * order); free with bg_th_hooks_free. */
+size_t bg_th_hooks_get(bg_th_hooks *h, const char *prefix, bg_th_hook_req **out);
+void bg_th_hooks_free(bg_th_hook_req *reqs, size_t n);
+
+/* Value of a header of a recorded request (case-insensitive). */
+bool bg_th_hook_header(const bg_th_hook_req *r, const char *name, char *buf, size_t cap);
 
 #endif

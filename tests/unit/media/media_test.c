@@ -78,7 +78,8 @@ static bool truncate_copy(const char *src, const char *dst, int pct)
 static int ffmpeg(const char *args, const char *out)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -hide_banner -loglevel error -y %s '%s'", args, out);
+    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -hide_banner -loglevel error -y %s '%s'", args,
+             out);
     return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -232,8 +233,8 @@ static void test_probe_refuses_playlists(void **state)
 {
     (void)state;
     char p[160], body[512];
-    snprintf(body, sizeof(body), "#EXTM3U\n#EXT-X-TARGETDURATION:40\n#EXTINF:40,\n%s\n#EXT-X-ENDLIST\n",
-             wav);
+    snprintf(body, sizeof(body),
+             "#EXTM3U\n#EXT-X-TARGETDURATION:40\n#EXTINF:40,\n%s\n#EXT-X-ENDLIST\n", wav);
     path_in(p, sizeof(p), "list.m3u8");
     assert_true(write_file(p, body, strlen(body)));
     expect_probe_err(p, BG_EMEDIA, "INVALID_INPUT");
@@ -250,9 +251,9 @@ typedef struct prog {
     int calls;
     double last, min, max;
     bool monotonic;
-    int cancel_at;        /* return false on this call (1-based); 0: never */
-    bool cancel_mid;      /* return false on the first call with 0 < fraction < 1 */
-    unsigned sleep_ms;    /* sleep in every call: the next tick then calls again */
+    int cancel_at;     /* return false on this call (1-based); 0: never */
+    bool cancel_mid;   /* return false on the first call with 0 < fraction < 1 */
+    unsigned sleep_ms; /* sleep in every call: the next tick then calls again */
 } prog;
 
 static bool on_progress(void *ud, double fraction)
