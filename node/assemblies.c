@@ -23,20 +23,6 @@
 #define MAX_FILES 64
 #define FIELDS_MAX (16u << 10)
 
-static bg_err nerr(bg_node_err *ne, bg_err e, const char *code, const char *msg)
-{
-    ne->code = code;
-    snprintf(ne->message, sizeof(ne->message), "%s", msg);
-    return e;
-}
-
-static bg_err db_err(bg_node_err *ne, bg_registry *reg, bg_err e)
-{
-    ne->code = NULL;
-    snprintf(ne->message, sizeof(ne->message), "registry: %s", bg_registry_errmsg(reg));
-    return e;
-}
-
 bool bg_pl_abspath(const bg_node *n, const char *rel, char *out, size_t cap)
 {
     int w = snprintf(out, cap, "%s/%s", n->data_dir, rel);
@@ -374,22 +360,22 @@ static bg_err parse_file(bg_node *n, const json_t *f, size_t i, create_in *in, b
     const char *name, *md5 = NULL;
     int64_t size;
     if (!json_is_object(f))
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", "files: every entry must be an object");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", "files: every entry must be an object");
     if (bg_json_get_str(f, "name", true, 1, 255, &name, &je) != BG_OK ||
         bg_json_get_int(f, "size", true, 0, n->cfg.uploads_max_size, &size, &je) != BG_OK)
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", je.message);
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", je.message);
     bg_err e = bg_json_get_str(f, "md5", false, 32, 32, &md5, &je);
     if (e == BG_EINVAL)
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", je.message);
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", je.message);
     char sane[256];
     if (bg_tus_sanitize_name(name, strlen(name), sane, sizeof(sane)) != BG_OK)
-        return nerr(ne, BG_EINVAL, "INVALID_FILENAME", "files: a name is empty or has control bytes");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FILENAME", "files: a name is empty or has control bytes");
     if (md5 != NULL) {
         for (size_t k = 0; k < 32; k++)
             in->md5s[i][k] = (char)(md5[k] >= 'A' && md5[k] <= 'F' ? md5[k] + 32 : md5[k]);
         in->md5s[i][32] = '\0';
         if (!bg_md5_hex_valid(in->md5s[i]))
-            return nerr(ne, BG_EINVAL, "INVALID_FIELD", "files: md5 must be 32 hex digits");
+            return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", "files: md5 must be 32 hex digits");
     } else {
         uint8_t nonce[16];
         bg_sig_random(nonce, sizeof(nonce));
@@ -409,12 +395,12 @@ static bg_err parse_create(bg_node *n, const json_t *body, create_in *in, bg_nod
     memset(in, 0, sizeof(*in));
     in->all_md5 = true;
     if (bg_json_get_str(body, "template_id", true, 1, 128, &in->template_id, &je) != BG_OK)
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", je.message);
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", je.message);
     if (!bg_str_is_ident(in->template_id, strlen(in->template_id), 128, "-_."))
-        return nerr(ne, BG_ENOTFOUND, "TEMPLATE_NOT_FOUND", "no such template");
+        return bg_pl_nerr(ne, BG_ENOTFOUND, "TEMPLATE_NOT_FOUND", "no such template");
     const json_t *files = json_object_get(body, "files");
     if (!json_is_array(files) || json_array_size(files) == 0 || json_array_size(files) > MAX_FILES)
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", "files must be an array of 1 to 64 files");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", "files must be an array of 1 to 64 files");
     in->files = json_array();
     for (size_t i = 0; i < json_array_size(files); i++) {
         bg_err e = parse_file(n, json_array_get(files, i), i, in, ne);
@@ -424,17 +410,17 @@ static bg_err parse_create(bg_node *n, const json_t *body, create_in *in, bg_nod
     }
     const json_t *fields = json_object_get(body, "fields");
     if (fields != NULL && !json_is_object(fields))
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", "fields must be an object");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", "fields must be an object");
     in->fields = fields ? json_dumps(fields, JSON_COMPACT) : bg_xstrdup("{}");
     if (strlen(in->fields) > FIELDS_MAX)
-        return nerr(ne, BG_ETOOBIG, "INVALID_FIELD", "fields is larger than 16 KiB");
+        return bg_pl_nerr(ne, BG_ETOOBIG, "INVALID_FIELD", "fields is larger than 16 KiB");
     bg_err e = bg_json_get_str(body, "notify_url", false, 1, 1000, &in->notify_url, &je);
     if (e == BG_EINVAL)
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", je.message);
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", je.message);
     char norm[BG_URL_MAX];
     if (in->notify_url != NULL &&
         bg_url_normalize(in->notify_url, strlen(in->notify_url), norm, sizeof(norm)) != BG_OK)
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", "notify_url must be an http(s) URL without query");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", "notify_url must be an http(s) URL without query");
     return BG_OK;
 }
 
@@ -455,7 +441,7 @@ static bg_err resolve_org(bg_registry *reg, const bg_actor *who, const json_t *b
     }
     const char *id = json_string_value(json_object_get(body, "organization_id"));
     if (id != NULL && !bg_uuid_valid(id, strlen(id)))
-        return nerr(ne, BG_EINVAL, "INVALID_FIELD", "organization_id must be a UUID");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FIELD", "organization_id must be a UUID");
     bg_org o;
     bg_err e = bg_node_org_resolve(reg, id, &o, ne);
     if (e == BG_OK)
@@ -472,10 +458,10 @@ static bg_err existing(bg_node *n, bg_registry *reg, const char *id, const char 
     if (e == BG_ENOTFOUND)
         return BG_OK;
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     if (strcmp(a.organization_id, org) != 0) {
         bg_registry_assembly_clear(&a);
-        return nerr(ne, BG_ECONFLICT, "ASSEMBLY_EXISTS", "an assembly with this id exists");
+        return bg_pl_nerr(ne, BG_ECONFLICT, "ASSEMBLY_EXISTS", "an assembly with this id exists");
     }
     *status = bg_pl_status_json(n, reg, &a);
     bg_registry_assembly_clear(&a);
@@ -496,8 +482,8 @@ bg_err bg_pipeline_assembly_create(bg_node *n, bg_registry *reg, const bg_actor 
         e = find_template(n, reg, org, in.template_id, &tpl);
         if (e != BG_OK)
             e = e == BG_ENOTFOUND || e == BG_EINVAL
-                    ? nerr(ne, BG_ENOTFOUND, "TEMPLATE_NOT_FOUND", "no such template")
-                    : db_err(ne, reg, e);
+                    ? bg_pl_nerr(ne, BG_ENOTFOUND, "TEMPLATE_NOT_FOUND", "no such template")
+                    : bg_pl_db_err(ne, reg, e);
     }
     if (e != BG_OK) {
         free_create(&in);
@@ -529,7 +515,7 @@ bg_err bg_pipeline_assembly_create(bg_node *n, bg_registry *reg, const bg_actor 
         if (e == BG_ECONFLICT) /* created concurrently: answer that one */
             e = existing(n, reg, a.id, org, status, &found, ne);
         else if (e != BG_OK)
-            e = db_err(ne, reg, e);
+            e = bg_pl_db_err(ne, reg, e);
         else
             *status = bg_pl_status_json(n, reg, &a);
         bg_registry_assembly_clear(&a);
@@ -546,12 +532,12 @@ static bg_err load(bg_registry *reg, const bg_actor *who, const char *id, bg_ass
                    bg_node_err *ne)
 {
     if (!bg_assembly_id_valid(id))
-        return nerr(ne, BG_ENOTFOUND, "ASSEMBLY_NOT_FOUND", "no such assembly");
+        return bg_pl_nerr(ne, BG_ENOTFOUND, "ASSEMBLY_NOT_FOUND", "no such assembly");
     bg_err e = bg_registry_assembly_get(reg, id, who->all_orgs ? NULL : who->org, a);
     if (e == BG_ENOTFOUND)
-        return nerr(ne, e, "ASSEMBLY_NOT_FOUND", "no such assembly");
+        return bg_pl_nerr(ne, e, "ASSEMBLY_NOT_FOUND", "no such assembly");
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     return BG_OK;
 }
 
@@ -575,7 +561,7 @@ bg_err bg_pipeline_assembly_list(bg_node *n, bg_registry *reg, const bg_actor *w
     bg_err e = bg_registry_assembly_list(reg, who->all_orgs && !who->org[0] ? NULL : who->org,
                                          before, limit + 1, &list, &cnt);
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     json_t *arr = json_array();
     size_t shown = cnt > limit ? limit : cnt;
     for (size_t i = 0; i < shown; i++)
@@ -596,7 +582,7 @@ bg_err bg_pipeline_assembly_cancel(bg_node *n, bg_registry *reg, const bg_actor 
     bg_assembly_row a;
     bg_err e = bg_pl_tx_begin(n, reg);
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     e = load(reg, who, id, &a, ne);
     if (e != BG_OK) {
         bg_pl_tx_rollback(n, reg);
@@ -624,7 +610,7 @@ bg_err bg_pipeline_assembly_cancel(bg_node *n, bg_registry *reg, const bg_actor 
         bg_pl_tx_rollback(n, reg);
     bg_registry_assembly_clear(&a);
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     if (live)
         bg_pl_cancel_running(n, id);
     return BG_OK;
@@ -661,7 +647,7 @@ bg_err bg_pipeline_assembly_replay(bg_node *n, bg_registry *reg, const bg_actor 
     bg_assembly_row a;
     bg_err e = bg_pl_tx_begin(n, reg);
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     e = load(reg, who, id, &a, ne);
     if (e != BG_OK) {
         bg_pl_tx_rollback(n, reg);
@@ -671,7 +657,7 @@ bg_err bg_pipeline_assembly_replay(bg_node *n, bg_registry *reg, const bg_actor 
         strcmp(a.error, "MD5_MISMATCH") == 0 || !all_uploaded(reg, &a)) {
         bg_pl_tx_rollback(n, reg);
         bg_registry_assembly_clear(&a);
-        return nerr(ne, BG_ECONFLICT, "ASSEMBLY_BUSY",
+        return bg_pl_nerr(ne, BG_ECONFLICT, "ASSEMBLY_BUSY",
                     "only a finished, failed or canceled assembly with all its files can be replayed");
     }
     e = drop_results(n, reg, a.id);
@@ -685,7 +671,7 @@ bg_err bg_pipeline_assembly_replay(bg_node *n, bg_registry *reg, const bg_actor 
         bg_pl_tx_rollback(n, reg);
     bg_registry_assembly_clear(&a);
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     bg_pl_jobs_wake(n);
     return BG_OK;
 }
@@ -703,10 +689,10 @@ bg_err bg_pipeline_result_file(bg_node *n, bg_registry *reg, const bg_actor *who
     size_t cnt = 0;
     e = bg_registry_result_list(reg, assembly_id, &r, &cnt);
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     /* Only a path the registry recorded is served: the request's names are
      * compared, never joined into a path. */
-    e = nerr(ne, BG_ENOTFOUND, "FILE_NOT_FOUND", "no such result file");
+    e = bg_pl_nerr(ne, BG_ENOTFOUND, "FILE_NOT_FOUND", "no such result file");
     for (size_t i = 0; i < cnt; i++) {
         if (r[i].path[0] && strcmp(r[i].step, step) == 0 && strcmp(r[i].name, name) == 0 &&
             bg_pl_abspath(n, r[i].path, path, cap)) {

@@ -6,6 +6,7 @@
  * ids come from AUTOINCREMENT in commit order; the event lock, taken before
  * BEGIN and released after the sink has run, keeps two writers' events
  * from reaching the sink out of order. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +117,20 @@ bg_err bg_pl_event(bg_node *n, bg_registry *reg, const char *assembly_id, const 
     return BG_OK;
 }
 
+bg_err bg_pl_nerr(bg_node_err *ne, bg_err e, const char *code, const char *msg)
+{
+    ne->code = code;
+    snprintf(ne->message, sizeof(ne->message), "%s", msg);
+    return e;
+}
+
+bg_err bg_pl_db_err(bg_node_err *ne, bg_registry *reg, bg_err e)
+{
+    ne->code = NULL;
+    snprintf(ne->message, sizeof(ne->message), "registry: %s", bg_registry_errmsg(reg));
+    return e;
+}
+
 bool bg_pipeline_event_terminal(const char *name)
 {
     return strcmp(name, "assembly:completed") == 0 || strcmp(name, "assembly:failed") == 0 ||
@@ -131,19 +146,12 @@ bg_err bg_pipeline_events(bg_node *n, bg_registry *reg, const bg_actor *who,
     if (assembly_id != NULL) {
         bg_assembly_row a;
         bg_err e = bg_registry_assembly_get(reg, assembly_id, org, &a);
-        if (e != BG_OK) {
-            ne->code = e == BG_ENOTFOUND ? "ASSEMBLY_NOT_FOUND" : NULL;
-            snprintf(ne->message, sizeof(ne->message), "%s",
-                     e == BG_ENOTFOUND ? "no such assembly" : bg_registry_errmsg(reg));
-            return e;
-        }
+        if (e == BG_ENOTFOUND)
+            return bg_pl_nerr(ne, e, "ASSEMBLY_NOT_FOUND", "no such assembly");
+        if (e != BG_OK)
+            return bg_pl_db_err(ne, reg, e);
         bg_registry_assembly_clear(&a);
     }
     bg_err e = bg_registry_event_list(reg, assembly_id, org, after, limit, out, count);
-    if (e != BG_OK) {
-        ne->code = NULL;
-        snprintf(ne->message, sizeof(ne->message), "cannot read events: %s",
-                 bg_registry_errmsg(reg));
-    }
-    return e;
+    return e == BG_OK ? e : bg_pl_db_err(ne, reg, e);
 }

@@ -597,11 +597,8 @@ bg_err bg_pipeline_jobs_list(bg_node *n, bg_registry *reg, const char *state, in
     bg_job_row *list = NULL;
     size_t cnt = 0;
     bg_err e = bg_registry_job_list(reg, state, after, limit + 1, &list, &cnt);
-    if (e != BG_OK) {
-        ne->code = NULL;
-        snprintf(ne->message, sizeof(ne->message), "cannot list jobs: %s", bg_registry_errmsg(reg));
-        return e;
-    }
+    if (e != BG_OK)
+        return bg_pl_db_err(ne, reg, e);
     json_t *arr = json_array();
     size_t shown = cnt > limit ? limit : cnt;
     for (size_t i = 0; i < shown; i++)
@@ -675,9 +672,7 @@ bg_err bg_pipeline_job_requeue(bg_node *n, bg_registry *reg, int64_t id, const c
     bg_pl_jobs_wake(n);
     return BG_OK;
 db:
-    ne->code = NULL;
-    snprintf(ne->message, sizeof(ne->message), "cannot requeue: %s", bg_registry_errmsg(reg));
-    return e;
+    return bg_pl_db_err(ne, reg, e);
 }
 
 /* ---- metrics ---- */

@@ -48,6 +48,10 @@ struct pipeline_state {
 };
 
 /* ---- events.c ---- */
+/* Fills ne (code, message) and returns e. */
+bg_err bg_pl_nerr(bg_node_err *ne, bg_err e, const char *code, const char *msg);
+/* ne from the registry's last error (no API code: a server fault); returns e. */
+bg_err bg_pl_db_err(bg_node_err *ne, bg_registry *reg, bg_err e);
 void bg_pl_init(bg_node *n);
 void bg_pl_free(bg_node *n);
 /* BEGIN IMMEDIATE under the event lock. On error the lock is released. */

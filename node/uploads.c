@@ -16,20 +16,6 @@
 #include "proto/mem.h"
 #include "proto/parse.h"
 
-static bg_err nerr(bg_node_err *ne, bg_err e, const char *code, const char *msg)
-{
-    ne->code = code;
-    snprintf(ne->message, sizeof(ne->message), "%s", msg);
-    return e;
-}
-
-static bg_err db_err(bg_node_err *ne, bg_registry *reg, bg_err e)
-{
-    ne->code = NULL;
-    snprintf(ne->message, sizeof(ne->message), "registry: %s", bg_registry_errmsg(reg));
-    return e;
-}
-
 /* ---- one PATCH at a time per upload ---- */
 
 static bool lock_upload(bg_node *n, const char *id)
@@ -204,16 +190,16 @@ static bg_err parse_meta(const char *md, size_t len, meta_in *m, bg_node_err *ne
     size_t rlen;
     memset(m, 0, sizeof(*m));
     if (md == NULL || bg_tus_metadata_check(md, len) != BG_OK)
-        return nerr(ne, BG_EINVAL, "INVALID_METADATA", "Upload-Metadata is missing or malformed");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_METADATA", "Upload-Metadata is missing or malformed");
     if (bg_tus_metadata_get(md, len, "assembly_id", raw, sizeof(raw), &rlen) != BG_OK ||
         rlen != BG_ASSEMBLY_ID_LEN || !bg_assembly_id_valid(raw))
-        return nerr(ne, BG_EINVAL, "INVALID_METADATA", "Upload-Metadata needs a valid assembly_id");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_METADATA", "Upload-Metadata needs a valid assembly_id");
     bg_strlcpy(m->assembly_id, raw, sizeof(m->assembly_id));
     bg_err e = bg_tus_metadata_get(md, len, "filename", raw, sizeof(raw), &rlen);
     if (e != BG_OK)
-        return nerr(ne, BG_EINVAL, "INVALID_METADATA", "Upload-Metadata needs a filename");
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_METADATA", "Upload-Metadata needs a filename");
     if (bg_tus_sanitize_name(raw, rlen, m->filename, sizeof(m->filename)) != BG_OK)
-        return nerr(ne, BG_EINVAL, "INVALID_FILENAME",
+        return bg_pl_nerr(ne, BG_EINVAL, "INVALID_FILENAME",
                     "the filename is empty, not UTF-8 or contains control bytes");
     if (bg_tus_metadata_get(md, len, "filetype", raw, sizeof(raw), &rlen) == BG_OK &&
         rlen < sizeof(m->mime) && strlen(raw) == rlen && mime_ok(raw))
@@ -232,9 +218,9 @@ static bg_err match_file(bg_registry *reg, const bg_assembly_row *a, const meta_
     bg_err e = bg_registry_upload_list(reg, a->id, &list, &cnt);
     if (e != BG_OK) {
         json_decref(files);
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     }
-    e = nerr(ne, BG_ECONFLICT, "UPLOAD_NOT_EXPECTED",
+    e = bg_pl_nerr(ne, BG_ECONFLICT, "UPLOAD_NOT_EXPECTED",
              "no expected file of the assembly has this name and size, or it is uploaded");
     for (size_t i = 0; i < json_array_size(files) && e != BG_OK; i++) {
         const json_t *f = json_array_get(files, i);
@@ -332,12 +318,12 @@ static bg_err check_assembly(bg_registry *reg, const bg_actor *who, const char *
 {
     bg_err e = bg_registry_assembly_get(reg, id, who->all_orgs ? NULL : who->org, a);
     if (e == BG_ENOTFOUND)
-        return nerr(ne, e, "ASSEMBLY_NOT_FOUND", "no such assembly");
+        return bg_pl_nerr(ne, e, "ASSEMBLY_NOT_FOUND", "no such assembly");
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     if (strcmp(a->state, "uploading") != 0) {
         bg_registry_assembly_clear(a);
-        return nerr(ne, BG_ECONFLICT, "ASSEMBLY_NOT_UPLOADING", "the assembly takes no more uploads");
+        return bg_pl_nerr(ne, BG_ECONFLICT, "ASSEMBLY_NOT_UPLOADING", "the assembly takes no more uploads");
     }
     return BG_OK;
 }
@@ -352,9 +338,9 @@ bg_err bg_pipeline_upload_create(bg_node *n, bg_registry *reg, const bg_actor *w
     if (e != BG_OK)
         return e;
     if (first != NULL && (int64_t)first->len > length)
-        return nerr(ne, BG_ETOOBIG, "UPLOAD_TOO_LARGE", "the body is longer than Upload-Length");
+        return bg_pl_nerr(ne, BG_ETOOBIG, "UPLOAD_TOO_LARGE", "the body is longer than Upload-Length");
     if (first != NULL && !checksum_ok(first))
-        return nerr(ne, BG_EINVAL, "CHECKSUM_MISMATCH", "Upload-Checksum does not match the body");
+        return bg_pl_nerr(ne, BG_EINVAL, "CHECKSUM_MISMATCH", "Upload-Checksum does not match the body");
     if ((e = check_assembly(reg, who, m.assembly_id, &a, ne)) != BG_OK)
         return e;
     int index = 0;
@@ -362,18 +348,18 @@ bg_err bg_pipeline_upload_create(bg_node *n, bg_registry *reg, const bg_actor *w
     bg_upload_row u;
     e = match_file(reg, &a, &m, length, &index, replace, ne);
     if (e == BG_OK && new_row(n, who, &a, &m, metadata, metadata_len, length, index, &u) != BG_OK)
-        e = nerr(ne, BG_ETOOBIG, "INVALID_METADATA", "Upload-Metadata or the filename is too long");
+        e = bg_pl_nerr(ne, BG_ETOOBIG, "INVALID_METADATA", "Upload-Metadata or the filename is too long");
     bg_registry_assembly_clear(&a);
     if (e != BG_OK)
         return e;
     if (create_file(n, &u) != BG_OK)
-        return nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot create the upload file");
+        return bg_pl_nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot create the upload file");
     if (first != NULL && first->len > 0) {
         bg_tus_chunk c = *first;
         c.offset = 0;
         if (write_chunk(n, &u, &c) != BG_OK) {
             remove_upload_dir(n, &u);
-            return nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot store the upload's bytes");
+            return bg_pl_nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot store the upload's bytes");
         }
         absorb(&u, c.data, c.len);
         u.offset = (int64_t)c.len;
@@ -388,7 +374,7 @@ bg_err bg_pipeline_upload_create(bg_node *n, bg_registry *reg, const bg_actor *w
     }
     if (e != BG_OK) {
         remove_upload_dir(n, &u);
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     }
     if (had_old)
         remove_upload_dir(n, &old);
@@ -404,14 +390,14 @@ static bg_err load_upload(bg_registry *reg, const bg_actor *who, const char *id,
                           bg_upload_row *u, bg_node_err *ne)
 {
     if (!bg_upload_id_valid(id))
-        return nerr(ne, BG_ENOTFOUND, "UPLOAD_NOT_FOUND", "no such upload");
+        return bg_pl_nerr(ne, BG_ENOTFOUND, "UPLOAD_NOT_FOUND", "no such upload");
     bg_err e = bg_registry_upload_get(reg, id, who->all_orgs ? NULL : who->org, u);
     if (e == BG_OK && !u->complete && u->expires_ms <= bg_now_ms())
         e = BG_ENOTFOUND;
     if (e == BG_ENOTFOUND)
-        return nerr(ne, e, "UPLOAD_NOT_FOUND", "no such upload");
+        return bg_pl_nerr(ne, e, "UPLOAD_NOT_FOUND", "no such upload");
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     return BG_OK;
 }
 
@@ -426,12 +412,12 @@ static bg_err patch_locked(bg_node *n, bg_registry *reg, const bg_actor *who, bg
                            const bg_tus_chunk *c, bg_node_err *ne)
 {
     if (c->offset != u->offset)
-        return nerr(ne, BG_ECONFLICT, "UPLOAD_OFFSET_MISMATCH",
+        return bg_pl_nerr(ne, BG_ECONFLICT, "UPLOAD_OFFSET_MISMATCH",
                     "Upload-Offset does not match the upload's offset");
     if ((int64_t)c->len > u->length - u->offset)
-        return nerr(ne, BG_ETOOBIG, "UPLOAD_TOO_LARGE", "the chunk goes past Upload-Length");
+        return bg_pl_nerr(ne, BG_ETOOBIG, "UPLOAD_TOO_LARGE", "the chunk goes past Upload-Length");
     if (!checksum_ok(c))
-        return nerr(ne, BG_EINVAL, "CHECKSUM_MISMATCH", "Upload-Checksum does not match the body");
+        return bg_pl_nerr(ne, BG_EINVAL, "CHECKSUM_MISMATCH", "Upload-Checksum does not match the body");
     if (c->len == 0)
         return BG_OK;
     bg_assembly_row a;
@@ -440,7 +426,7 @@ static bg_err patch_locked(bg_node *n, bg_registry *reg, const bg_actor *who, bg
         return e;
     bg_registry_assembly_clear(&a);
     if (write_chunk(n, u, c) != BG_OK)
-        return nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot store the upload's bytes");
+        return bg_pl_nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot store the upload's bytes");
     absorb(u, c->data, c->len);
     u->offset += (int64_t)c->len;
     bool started = false;
@@ -450,7 +436,7 @@ static bg_err patch_locked(bg_node *n, bg_registry *reg, const bg_actor *who, bg
         e = e == BG_OK ? bg_pl_tx_commit(n, reg) : (bg_pl_tx_rollback(n, reg), e);
     }
     if (e != BG_OK)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     if (started)
         bg_pl_jobs_wake(n);
     return BG_OK;
@@ -464,7 +450,7 @@ bg_err bg_pipeline_upload_patch(bg_node *n, bg_registry *reg, const bg_actor *wh
     if (e != BG_OK)
         return e;
     if (!lock_upload(n, u.id))
-        return nerr(ne, BG_ECONFLICT, "UPLOAD_BUSY", "another PATCH of this upload is in progress");
+        return bg_pl_nerr(ne, BG_ECONFLICT, "UPLOAD_BUSY", "another PATCH of this upload is in progress");
     /* Re-read under the lock: the offset may have moved since. */
     e = load_upload(reg, who, id, &u, ne);
     if (e == BG_OK)
@@ -483,13 +469,13 @@ bg_err bg_pipeline_upload_delete(bg_node *n, bg_registry *reg, const bg_actor *w
     if (e != BG_OK)
         return e;
     if (u.complete)
-        return nerr(ne, BG_ECONFLICT, "UPLOAD_COMPLETE", "a complete upload belongs to its assembly");
+        return bg_pl_nerr(ne, BG_ECONFLICT, "UPLOAD_COMPLETE", "a complete upload belongs to its assembly");
     if (!lock_upload(n, u.id))
-        return nerr(ne, BG_ECONFLICT, "UPLOAD_BUSY", "a PATCH of this upload is in progress");
+        return bg_pl_nerr(ne, BG_ECONFLICT, "UPLOAD_BUSY", "a PATCH of this upload is in progress");
     e = bg_registry_upload_delete(reg, u.id);
     unlock_upload(n, u.id);
     if (e != BG_OK && e != BG_ENOTFOUND)
-        return db_err(ne, reg, e);
+        return bg_pl_db_err(ne, reg, e);
     remove_upload_dir(n, &u);
     return BG_OK;
 }

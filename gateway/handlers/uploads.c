@@ -281,16 +281,25 @@ static void head_reply(bg_reqctx *rc, bg_gw_job *job)
     bg_gw_send(rc, 200, NULL, "", 0);
 }
 
-void bg_h_uploads_head(bg_reqctx *rc)
+/* The state of a request on one upload (version and id checked); NULL
+ * after answering an error. */
+static tus_state *for_upload(bg_reqctx *rc)
 {
     if (!check_version(rc))
-        return;
+        return NULL;
     const char *id = upload_param(rc);
     if (id == NULL)
-        return;
+        return NULL;
     tus_state *t = state_new(rc);
     bg_strlcpy(t->id, id, sizeof(t->id));
-    bg_gw_job_submit(rc, tus_job(rc, t, head_work, head_reply));
+    return t;
+}
+
+void bg_h_uploads_head(bg_reqctx *rc)
+{
+    tus_state *t = for_upload(rc);
+    if (t != NULL)
+        bg_gw_job_submit(rc, tus_job(rc, t, head_work, head_reply));
 }
 
 /* ---- PATCH ---- */
@@ -317,14 +326,10 @@ static void patch_reply(bg_reqctx *rc, bg_gw_job *job)
 
 void bg_h_uploads_patch(bg_reqctx *rc)
 {
-    if (!check_version(rc))
-        return;
-    const char *id = upload_param(rc);
-    if (id == NULL)
-        return;
     bool present;
-    tus_state *t = state_new(rc);
-    bg_strlcpy(t->id, id, sizeof(t->id));
+    tus_state *t = for_upload(rc);
+    if (t == NULL)
+        return;
     if (!parse_u64(rc, "upload-offset", INT64_MAX, true, &t->chunk.offset, &present) ||
         !take_chunk(rc, t)) {
         tus_state_free(t);
@@ -354,12 +359,7 @@ static void delete_reply(bg_reqctx *rc, bg_gw_job *job)
 
 void bg_h_uploads_delete(bg_reqctx *rc)
 {
-    if (!check_version(rc))
-        return;
-    const char *id = upload_param(rc);
-    if (id == NULL)
-        return;
-    tus_state *t = state_new(rc);
-    bg_strlcpy(t->id, id, sizeof(t->id));
-    bg_gw_job_submit(rc, tus_job(rc, t, delete_work, delete_reply));
+    tus_state *t = for_upload(rc);
+    if (t != NULL)
+        bg_gw_job_submit(rc, tus_job(rc, t, delete_work, delete_reply));
 }
