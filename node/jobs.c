@@ -40,6 +40,18 @@ typedef struct run_ctx {
 
 typedef enum { RUN_OK, RUN_FAILED, RUN_LOST } run_result;
 
+/* A log line with the job's assembly_id, org and job id (DESIGN section
+ * 9); fields (stolen, may be NULL) adds more. */
+static void job_log(bg_log_level level, const run_ctx *x, const char *msg, json_t *fields)
+{
+    if (fields == NULL)
+        fields = json_object();
+    json_object_set_new(fields, "assembly_id", json_string(x->job.assembly_id));
+    json_object_set_new(fields, "org", json_string(x->job.organization_id));
+    json_object_set_new(fields, "job_id", json_integer(x->job.id));
+    bg_log_fields(level, msg, fields);
+}
+
 /* ---- wake-ups and cancel flags ---- */
 
 void bg_pl_jobs_wake(bg_node *n)
@@ -347,11 +359,12 @@ static void settle(run_ctx *x, run_result rr)
     else
         bg_pl_tx_rollback(n, x->reg);
     if (e != BG_OK)
-        bg_log(BG_LOG_ERROR, x->job.assembly_id, "cannot settle job %lld: %s",
-               (long long)x->job.id, bg_registry_errmsg(x->reg));
+        job_log(BG_LOG_ERROR, x, "cannot settle the job",
+                json_pack("{s:s}", "error", bg_registry_errmsg(x->reg)));
     else if (rr == RUN_FAILED)
-        bg_log(BG_LOG_WARN, x->job.assembly_id, "job %lld attempt %d failed at step %s: %s %s",
-               (long long)x->job.id, j.receive_count, x->failed_step, x->code, x->message);
+        job_log(BG_LOG_WARN, x, "job attempt failed",
+                json_pack("{s:i,s:s,s:s,s:s}", "attempt", j.receive_count, "step", x->failed_step,
+                          "code", x->code, "error", x->message));
     bg_registry_assembly_clear(&a);
 }
 
@@ -437,7 +450,7 @@ static bool stopping(bg_node *n)
 static void release(run_ctx *x)
 {
     if (bg_registry_job_release(x->reg, x->job.id, x->job.receive_count, bg_now_ms()) == BG_OK)
-        bg_log(BG_LOG_INFO, x->a.id, "job %lld handed back for the next start", (long long)x->job.id);
+        job_log(BG_LOG_INFO, x, "job handed back for the next start", NULL);
 }
 
 static bool run_one(bg_node *n, bg_registry *reg, size_t slot)
@@ -454,8 +467,8 @@ static bool run_one(bg_node *n, bg_registry *reg, size_t slot)
         return true;
     set_running(&x, true);
     x.last_tick_ms = bg_now_ms();
-    bg_log(BG_LOG_INFO, x.a.id, "job %lld claimed (attempt %d of %d)", (long long)x.job.id,
-           x.job.receive_count, x.job.max_receive);
+    job_log(BG_LOG_INFO, &x, "job claimed",
+            json_pack("{s:i,s:i}", "attempt", x.job.receive_count, "max_receive", x.job.max_receive));
     run_result rr = run_steps(&x);
     if (rr != RUN_LOST)
         settle(&x, rr);
