@@ -306,8 +306,9 @@ bg_err bg_pl_fail(bg_node *n, bg_registry *reg, bg_assembly_row *a, const char *
     bg_err e = bg_registry_assembly_update(reg, a);
     if (e == BG_OK)
         e = bg_pl_event(n, reg, a->id, a->organization_id, "assembly:failed",
-                        json_pack("{s:s,s:s,s:s,s:b}", "error", code, "message", msg, "step",
-                                  step ? step : "", "retryable", retryable));
+                        json_pack("{s:s,s:s,s:o,s:b}", "error", code, "message", msg, "step",
+                                  step && step[0] ? json_string(step) : json_null(), "retryable",
+                                  retryable));
     if (e == BG_OK)
         e = bg_pl_notify(n, reg, a);
     return e;
