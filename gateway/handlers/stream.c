@@ -249,12 +249,8 @@ static void backlog_work(bg_gw_job *job, bg_registry *reg)
 {
     backlog *b = job->state;
     bg_node_err ne = {0};
-    bg_err e = bg_pipeline_events(job->node, reg, b->who, b->assembly_id[0] ? b->assembly_id : NULL,
-                                  b->after, BACKLOG_MAX, &b->events, &b->n, &ne);
-    if (e != BG_OK) {
-        bg_gw_job_fail_node(job, e, &ne);
-        return;
-    }
+    /* The state is read before the events: the terminal event commits with
+     * the state, so a finished state guarantees the list holds it. */
     bg_assembly_row a;
     if (b->assembly_id[0] &&
         bg_registry_assembly_get(reg, b->assembly_id, b->who->all_orgs ? NULL : b->who->org, &a) == BG_OK) {
@@ -262,6 +258,10 @@ static void backlog_work(bg_gw_job *job, bg_registry *reg)
                       strcmp(a.state, "canceled") == 0;
         bg_registry_assembly_clear(&a);
     }
+    bg_err e = bg_pipeline_events(job->node, reg, b->who, b->assembly_id[0] ? b->assembly_id : NULL,
+                                  b->after, BACKLOG_MAX, &b->events, &b->n, &ne);
+    if (e != BG_OK)
+        bg_gw_job_fail_node(job, e, &ne);
 }
 
 /* Starts the response with the stored events ev[0..n). A full page of

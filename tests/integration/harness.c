@@ -543,7 +543,10 @@ static void sse_line(bg_th_sse *s, const char *line, size_t len)
         return;
     }
     if (line[0] == ':') {
+        pthread_mutex_lock(&s->mu);
         s->comments++;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
         return;
     }
     const char *colon = memchr(line, ':', len);
@@ -640,6 +643,18 @@ static size_t sse_on_header(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Aborts the transfer once bg_th_sse_stop was called. */
+static int sse_on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    bg_th_sse *s = ud;
+    return __atomic_load_n(&s->stop, __ATOMIC_SEQ_CST) ? 1 : 0;
+}
+
 static int sse_run(bg_th_sse *s)
 {
     CURL *c = curl_easy_init();
@@ -662,9 +677,15 @@ static int sse_run(bg_th_sse *s)
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sse_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, sse_on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+    if (s->http2)
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
     CURLcode rc = curl_easy_perform(c);
-    long status = 0;
+    long status = 0, version = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &version);
     if (s->line_len > 0) /* an unterminated last line */
         sse_line(s, s->line, s->line_len);
     curl_slist_free_all(h);
@@ -672,12 +693,14 @@ static int sse_run(bg_th_sse *s)
     free(auth);
     pthread_mutex_lock(&s->mu);
     s->status = status;
+    s->http_version = version;
     s->ended = rc == CURLE_OK;
+    s->stopped = rc == CURLE_ABORTED_BY_CALLBACK;
     s->running = false;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && s->hit_max) &&
-        rc != CURLE_OPERATION_TIMEDOUT)
+        rc != CURLE_OPERATION_TIMEDOUT && rc != CURLE_ABORTED_BY_CALLBACK)
         fprintf(stderr, "sse %s: %s\n", s->url, curl_easy_strerror(rc));
     return status != 0 ? 0 : -1;
 }
@@ -785,6 +808,73 @@ void bg_th_sse_free(bg_th_sse *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     memset(s, 0, sizeof(*s));
+}
+
+int bg_th_sse_collect_ex(const char *url, const char *token, long long last_event_id,
+                         size_t max_events, int deadline_ms, bool http2, bg_th_sse *s)
+{
+    sse_init(s, url, token, last_event_id, max_events, deadline_ms);
+    s->http2 = http2;
+    return sse_run(s);
+}
+
+int bg_th_sse_start_ex(bg_th_sse *s, const char *url, const char *token, long long last_event_id,
+                       size_t max_events, int deadline_ms, bool http2)
+{
+    sse_init(s, url, token, last_event_id, max_events, deadline_ms);
+    s->http2 = http2;
+    if (pthread_create(&s->thread, NULL, sse_thread, s) != 0)
+        return -1;
+    s->thread_started = true;
+    return 0;
+}
+
+void bg_th_sse_stop(bg_th_sse *s)
+{
+    __atomic_store_n(&s->stop, true, __ATOMIC_SEQ_CST);
+}
+
+/* Events named name (any when NULL) so far; the caller holds s->mu. */
+static size_t sse_count_locked(const bg_th_sse *s, const char *name)
+{
+    size_t got = 0;
+    for (size_t i = 0; i < s->n; i++)
+        got += name == NULL || strcmp(s->ev[i].name, name) == 0;
+    return got;
+}
+
+bool bg_th_sse_wait_count(bg_th_sse *s, const char *name, size_t n, int deadline_ms)
+{
+    struct timespec ts;
+    abs_deadline(&ts, deadline_ms);
+    pthread_mutex_lock(&s->mu);
+    while (sse_count_locked(s, name) < n && s->running)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+            break;
+    bool ok = sse_count_locked(s, name) >= n;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+bool bg_th_sse_wait_comments(bg_th_sse *s, int n, int deadline_ms)
+{
+    struct timespec ts;
+    abs_deadline(&ts, deadline_ms);
+    pthread_mutex_lock(&s->mu);
+    while (s->comments < n && s->running)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+            break;
+    bool ok = s->comments >= n;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+int bg_th_sse_comments(bg_th_sse *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->comments;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 /* ---- webhook receiver ---- */

@@ -161,6 +161,8 @@ typedef struct bg_th_sse {
     char *raw;           /* the whole body as received (capped at 1 MiB) */
     size_t raw_len;
     char content_type[128];
+    long http_version;   /* CURL_HTTP_VERSION_* the answer came over (0: unknown) */
+    bool stopped;        /* ended by bg_th_sse_stop */
     /* internals */
     char *url, *token;
     long long last_event_id;
@@ -173,6 +175,8 @@ typedef struct bg_th_sse {
     bool connected;
     bool running;
     bool thread_started;
+    bool http2;          /* HTTP/2 with prior knowledge (the _ex functions) */
+    bool stop;           /* set by bg_th_sse_stop */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
@@ -202,6 +206,28 @@ bool bg_th_sse_wait_event(bg_th_sse *s, const char *name, int deadline_ms);
 void bg_th_sse_join(bg_th_sse *s);
 
 void bg_th_sse_free(bg_th_sse *s);
+
+/* bg_th_sse_collect / bg_th_sse_start with a choice of protocol: http2
+ * uses HTTP/2 with prior knowledge (cleartext), as bg_th_http does. */
+int bg_th_sse_collect_ex(const char *url, const char *token, long long last_event_id,
+                         size_t max_events, int deadline_ms, bool http2, bg_th_sse *s);
+int bg_th_sse_start_ex(bg_th_sse *s, const char *url, const char *token, long long last_event_id,
+                       size_t max_events, int deadline_ms, bool http2);
+
+/* Asks a running collection to end (it does within about a second: libcurl
+ * calls its progress callback at least once a second); `stopped` is then
+ * set and `ended` stays false. Does not wait: join or free afterwards. */
+void bg_th_sse_stop(bg_th_sse *s);
+
+/* Waits until at least n events named name (any name when NULL) arrived;
+ * false after deadline_ms or when the collection ended with fewer. */
+bool bg_th_sse_wait_count(bg_th_sse *s, const char *name, size_t n, int deadline_ms);
+
+/* Waits until at least n comment lines arrived (the same conditions). */
+bool bg_th_sse_wait_comments(bg_th_sse *s, int n, int deadline_ms);
+
+/* Comment lines seen so far (safe while the collection runs). */
+int bg_th_sse_comments(bg_th_sse *s);
 
 /* A request received by bg_th_hooks. */
 typedef struct bg_th_hook_req {

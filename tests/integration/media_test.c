@@ -72,10 +72,17 @@ static struct {
     bg_th_hooks hooks;
     char default_org[64];
     org a, b;
-    media t1, t2, t3, t5, t6, t7, t8, lng;
+    media t1, t2, t3, t5, t6, t7, t8, t9, t10, lng;
     /* A stream read by a thread; static, so a failed test leaves no
      * dangling stack frame behind. */
     bg_th_sse live;
+    /* Test 1's completed assembly (admin token) and its preview result,
+     * reused by the Range and SSE tests (10-14). */
+    char t1_id[65];
+    char preview_url[600];
+    /* Branch streams read by threads (test 11): org A, org B, admin, A
+     * resumed. */
+    bg_th_sse bs[4];
 } M;
 
 /* ---- processes and files ---- */
@@ -599,7 +606,8 @@ static int group_setup(void **state)
     if (!make_wav(&M.t1, "t1.wav", 440, 48000, 40) || !make_wav(&M.t2, "t2.wav", 550, 8000, 2) ||
         !make_wav(&M.t3, "t3.wav", 660, 8000, 2) || !make_wav(&M.t5, "t5.wav", 770, 8000, 3) ||
         !make_wav(&M.t6, "t6.wav", 880, 8000, 2) || !make_wav(&M.t7, "t7.wav", 990, 8000, 4) ||
-        !make_wav(&M.t8, "t8.wav", 1100, 8000, 3) ||
+        !make_wav(&M.t8, "t8.wav", 1100, 8000, 3) || !make_wav(&M.t9, "t9.wav", 1210, 8000, 2) ||
+        !make_wav(&M.t10, "t10.wav", 1320, 8000, 2) ||
         !make_wav(&M.lng, "long.wav", 300, 8000, LONG_SECONDS))
         return -1;
     snprintf(dir, sizeof(dir), "%s/s", M.root);
@@ -618,8 +626,10 @@ static int group_teardown(void **state)
     bg_th_stop(&M.s, SIGKILL, 5000);
     bg_th_stop(&M.k, SIGKILL, 5000);
     bg_th_sse_free(&M.live); /* its server is gone: the stream ends */
+    for (size_t i = 0; i < sizeof(M.bs) / sizeof(M.bs[0]); i++)
+        bg_th_sse_free(&M.bs[i]);
     bg_th_hooks_stop(&M.hooks);
-    media *all[] = {&M.t1, &M.t2, &M.t3, &M.t5, &M.t6, &M.t7, &M.t8, &M.lng};
+    media *all[] = {&M.t1, &M.t2, &M.t3, &M.t5, &M.t6, &M.t7, &M.t8, &M.t9, &M.t10, &M.lng};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         free(all[i]->data);
     bg_th_rmtree(M.root);
@@ -746,6 +756,8 @@ static void test_audio_preview_end_to_end(void **state)
     char want_url[600];
     snprintf(want_url, sizeof(want_url), "%s/api/v1/files/main/%s/preview/t1.mp3", M.s.url, id);
     assert_true(str_is(res, "ssl_url", want_url));
+    snprintf(M.t1_id, sizeof(M.t1_id), "%s", id);
+    snprintf(M.preview_url, sizeof(M.preview_url), "%s", want_url);
 
     /* The result itself: a 30 s mp3 at 44.1 kHz, stereo. */
     char out[400];
@@ -1378,6 +1390,467 @@ static void test_cancel_and_replay(void **state)
     bg_th_sse_free(&h);
 }
 
+/* ---- 10. result downloads with Range (test 1's preview) ---- */
+
+/* GET url with an optional Range header, over HTTP/2 (prior knowledge)
+ * when h2. */
+static void get_range(const char *url, const char *token, const char *range, bool h2, bg_th_resp *r)
+{
+    char h[200];
+    const char *hs[] = {h, NULL};
+    if (range != NULL)
+        snprintf(h, sizeof(h), "Range: %s", range);
+    assert_int_equal(bg_th_http("GET", url, token, NULL, 0, range ? hs : NULL, h2, r), 0);
+}
+
+/* The answer came over HTTP/2 (h2) or HTTP/1.1. */
+static bool over(const bg_th_resp *r, bool h2)
+{
+    const char *want = h2 ? "HTTP/2 " : "HTTP/1.1 ";
+    bool ok = r->headers != NULL && strncmp(r->headers, want, strlen(want)) == 0;
+    if (!ok)
+        fprintf(stderr, "not %s: %.60s\n", want, r->headers ? r->headers : "");
+    return ok;
+}
+
+/* A 206 with Content-Range "bytes a-b/size", Content-Length b-a+1 and the
+ * bytes full[a..b]. */
+static bool partial_ok(const bg_th_resp *r, const char *full, size_t size, size_t a, size_t b)
+{
+    char cr[128] = "", want[128], cl[64] = "";
+    snprintf(want, sizeof(want), "bytes %zu-%zu/%zu", a, b, size);
+    bg_th_header(r, "content-range", cr, sizeof(cr));
+    bg_th_header(r, "content-length", cl, sizeof(cl));
+    bool ok = r->status == 206 && strcmp(cr, want) == 0 && cl[0] != '\0' &&
+              strtoull(cl, NULL, 10) == b - a + 1 && r->len == b - a + 1 &&
+              memcmp(r->body, full + a, r->len) == 0;
+    if (!ok)
+        fprintf(stderr,
+                "want 206 \"%s\" with %zu bytes; got %ld content-range \"%s\" content-length "
+                "\"%s\", %zu bytes\n",
+                want, b - a + 1, r->status, cr, cl, r->len);
+    return ok;
+}
+
+/* A 200 with the whole file and no Content-Range. */
+static bool whole_ok(const bg_th_resp *r, const char *full, size_t size)
+{
+    char cr[128] = "", cl[64] = "", ar[64] = "";
+    bool has_cr = bg_th_header(r, "content-range", cr, sizeof(cr));
+    bg_th_header(r, "content-length", cl, sizeof(cl));
+    bg_th_header(r, "accept-ranges", ar, sizeof(ar));
+    bool ok = r->status == 200 && !has_cr && strtoull(cl, NULL, 10) == size &&
+              strcmp(ar, "bytes") == 0 && r->len == size && memcmp(r->body, full, size) == 0;
+    if (!ok)
+        fprintf(stderr,
+                "want 200 with %zu bytes; got %ld content-range \"%s\" content-length \"%s\" "
+                "accept-ranges \"%s\", %zu bytes\n",
+                size, r->status, cr, cl, ar, r->len);
+    return ok;
+}
+
+/* A 416 RANGE_NOT_SATISFIABLE JSON error with Content-Range "bytes STAR/size". */
+static bool unsatisfiable_ok(const bg_th_resp *r, size_t size)
+{
+    char cr[128] = "", want[64], ct[128] = "";
+    snprintf(want, sizeof(want), "bytes */%zu", size);
+    bg_th_header(r, "content-range", cr, sizeof(cr));
+    bg_th_header(r, "content-type", ct, sizeof(ct));
+    bool ok = bg_th_is_error(r, 416, "RANGE_NOT_SATISFIABLE") && strcmp(cr, want) == 0 &&
+              strncmp(ct, "application/json", 16) == 0;
+    if (!ok)
+        fprintf(stderr, "want 416 \"%s\" (JSON); got content-range \"%s\", content-type \"%s\"\n",
+                want, cr, ct);
+    return ok;
+}
+
+static void test_download_range(void **state)
+{
+    (void)state;
+    assert_true(M.preview_url[0] != '\0'); /* set by test 1 */
+    const char *url = M.preview_url, *tok = M.s.token;
+    char *ref = NULL; /* the HTTP/1.1 download */
+    size_t size = 0;
+    for (int h2 = 0; h2 < 2; h2++) {
+        bg_th_resp full, r;
+        char ct[128] = "", rng[64];
+        get_range(url, tok, NULL, h2, &full);
+        assert_true(over(&full, h2));
+        assert_int_equal(full.status, 200);
+        bg_th_header(&full, "content-type", ct, sizeof(ct));
+        assert_string_equal(ct, "audio/mpeg");
+        if (!h2) {
+            size = full.len;
+            ref = malloc(size);
+            memcpy(ref, full.body, size);
+        }
+        assert_true(size > 1000);
+        fprintf(stderr, "%s: %zu bytes\n", h2 ? "HTTP/2" : "HTTP/1.1", size);
+        assert_true(whole_ok(&full, ref, size)); /* also: the same bytes over both */
+        bg_th_resp_free(&full);
+
+        get_range(url, tok, "bytes=0-99", h2, &r);
+        assert_true(over(&r, h2));
+        assert_true(partial_ok(&r, ref, size, 0, 99));
+        bg_th_resp_free(&r);
+        get_range(url, tok, "bytes=100-", h2, &r);
+        assert_true(partial_ok(&r, ref, size, 100, size - 1));
+        bg_th_resp_free(&r);
+        get_range(url, tok, "bytes=-50", h2, &r);
+        assert_true(partial_ok(&r, ref, size, size - 50, size - 1));
+        bg_th_resp_free(&r);
+        /* An end past the file is clamped to its last byte. */
+        snprintf(rng, sizeof(rng), "bytes=%zu-%zu", size - 10, size + 1000);
+        get_range(url, tok, rng, h2, &r);
+        assert_true(partial_ok(&r, ref, size, size - 10, size - 1));
+        bg_th_resp_free(&r);
+        /* Starting at the size, or b < a: 416. */
+        snprintf(rng, sizeof(rng), "bytes=%zu-", size);
+        get_range(url, tok, rng, h2, &r);
+        assert_true(over(&r, h2));
+        assert_true(unsatisfiable_ok(&r, size));
+        bg_th_resp_free(&r);
+        get_range(url, tok, "bytes=5-2", h2, &r);
+        assert_true(unsatisfiable_ok(&r, size));
+        bg_th_resp_free(&r);
+        /* Several ranges, or another unit: ignored, the whole file. */
+        get_range(url, tok, "bytes=0-1,5-6", h2, &r);
+        assert_true(whole_ok(&r, ref, size));
+        bg_th_resp_free(&r);
+        get_range(url, tok, "items=0-1", h2, &r);
+        assert_true(whole_ok(&r, ref, size));
+        bg_th_resp_free(&r);
+    }
+    /* Another organisation gets no bytes, Range or not. */
+    bg_th_resp r;
+    get_range(url, M.b.token, "bytes=0-99", false, &r);
+    assert_int_equal(r.status, 404);
+    assert_null(strstr(r.body, "ID3"));
+    bg_th_resp_free(&r);
+    free(ref);
+}
+
+/* ---- 11. branch streams carry the caller's organisation ---- */
+
+static void branch_url(const bg_th_proc *p, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/api/stream?branch=main", p->url);
+}
+
+/* got's events are exactly the events of all whose data names id, in the
+ * same order (ids, names, data). */
+static bool same_as_filtered(const bg_th_sse *got, const bg_th_sse *all, const char *id)
+{
+    size_t k = 0;
+    bool ok = true;
+    for (size_t i = 0; i < all->n && ok; i++) {
+        json_t *d = json_loads(all->ev[i].data ? all->ev[i].data : "", 0, NULL);
+        bool mine = str_is(d, "assembly_id", id);
+        json_decref(d);
+        if (!mine)
+            continue;
+        ok = k < got->n && got->ev[k].id == all->ev[i].id &&
+             strcmp(got->ev[k].name, all->ev[i].name) == 0 && got->ev[k].data != NULL &&
+             strcmp(got->ev[k].data, all->ev[i].data) == 0;
+        k++;
+    }
+    ok = ok && k == got->n;
+    if (!ok) {
+        fprintf(stderr, "the events of %s differ; got:\n", id);
+        print_events(got);
+        fprintf(stderr, "reference:\n");
+        print_events(all);
+    }
+    return ok;
+}
+
+/* Waits for one more comment line (a heartbeat, every second on S) on s:
+ * every event committed before the call has by then reached s's loop. */
+static void one_more_heartbeat(bg_th_sse *s)
+{
+    int c = bg_th_sse_comments(s);
+    assert_true(bg_th_sse_wait_comments(s, c + 1, 3000));
+}
+
+static void test_branch_stream_orgs(void **state)
+{
+    (void)state;
+    char url[400], ida[65], idb[65], la[600], lb[600];
+    branch_url(&M.s, url, sizeof(url));
+    bg_th_sse *sa = &M.bs[0], *sb = &M.bs[1], *sadm = &M.bs[2], *sr = &M.bs[3];
+    const char *toks[3] = {M.a.token, M.b.token, M.s.token};
+    for (size_t i = 0; i < 3; i++) {
+        bg_th_sse_free(&M.bs[i]);
+        assert_int_equal(bg_th_sse_start(&M.bs[i], url, toks[i], -1, 0, 30000), 0);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(bg_th_sse_wait_connected(&M.bs[i], 10000));
+        assert_int_equal(M.bs[i].status, 200);
+    }
+    /* One assembly per organisation, their chunks alternating. */
+    json_t *sta = create(&M.s, M.a.token, "probe", &M.t9, NULL, NULL, NULL, 201);
+    json_t *stb = create(&M.s, M.b.token, "probe", &M.t10, NULL, NULL, NULL, 201);
+    snprintf(ida, sizeof(ida), "%s", str(sta, "assembly_id"));
+    snprintf(idb, sizeof(idb), "%s", str(stb, "assembly_id"));
+    assert_int_equal(
+        bg_th_tus_create(str(sta, "tus_url"), M.a.token, ida, M.t9.name, M.t9.len, la, sizeof(la)),
+        0);
+    assert_int_equal(bg_th_tus_create(str(stb, "tus_url"), M.b.token, idb, M.t10.name, M.t10.len,
+                                      lb, sizeof(lb)),
+                     0);
+    json_decref(sta);
+    json_decref(stb);
+    const size_t step = 8192;
+    for (size_t off = 0; off < M.t9.len || off < M.t10.len; off += step) {
+        if (off < M.t9.len)
+            assert_int_equal(bg_th_tus_send(la, M.a.token, M.t9.data, off,
+                                            off + step < M.t9.len ? off + step : M.t9.len, step,
+                                            NULL),
+                             0);
+        if (off < M.t10.len)
+            assert_int_equal(bg_th_tus_send(lb, M.b.token, M.t10.data, off,
+                                            off + step < M.t10.len ? off + step : M.t10.len, step,
+                                            NULL),
+                             0);
+    }
+    json_t *st = wait_status(&M.s, M.a.token, ida, "ASSEMBLY_COMPLETED", 20000);
+    assert_non_null(st);
+    json_decref(st);
+    st = wait_status(&M.s, M.b.token, idb, "ASSEMBLY_COMPLETED", 20000);
+    assert_non_null(st);
+    json_decref(st);
+    assert_true(bg_th_sse_wait_count(sadm, "assembly:completed", 2, 10000));
+    assert_true(bg_th_sse_wait_event(sa, "assembly:completed", 10000));
+    assert_true(bg_th_sse_wait_event(sb, "assembly:completed", 10000));
+    /* Had the other organisation's events been routed to a user stream,
+     * they would have arrived by the next heartbeat. */
+    one_more_heartbeat(sa);
+    one_more_heartbeat(sb);
+    for (size_t i = 0; i < 3; i++)
+        bg_th_sse_stop(&M.bs[i]);
+    for (size_t i = 0; i < 3; i++) {
+        bg_th_sse_join(&M.bs[i]);
+        /* A branch stream does not end at an assembly's terminal event. */
+        assert_false(M.bs[i].ended);
+        assert_true(M.bs[i].stopped);
+    }
+    /* Each user stream: its organisation's assembly, whole, nothing else. */
+    assert_true(events_well_formed(sa, ida));
+    assert_true(events_well_formed(sb, idb));
+    assert_true(sa->n >= 6 && sb->n >= 6);
+    assert_int_equal(count_events(sa, "assembly:completed", NULL), 1);
+    assert_int_equal(count_events(sb, "assembly:completed", NULL), 1);
+    assert_string_equal(sa->ev[sa->n - 1].name, "assembly:completed");
+    assert_string_equal(sb->ev[sb->n - 1].name, "assembly:completed");
+    /* The admin stream has both, and the same events for each. */
+    assert_true(same_as_filtered(sa, sadm, ida));
+    assert_true(same_as_filtered(sb, sadm, idb));
+    /* The two runs overlapped on the branch: A's events interleave with
+     * B's (otherwise the isolation above proves less). */
+    bool interleaved = sa->ev[0].id < sb->ev[sb->n - 1].id && sb->ev[0].id < sa->ev[sa->n - 1].id;
+    fprintf(stderr, "A: events %lld..%lld, B: %lld..%lld%s\n", sa->ev[0].id, sa->ev[sa->n - 1].id,
+            sb->ev[0].id, sb->ev[sb->n - 1].id, interleaved ? " (interleaved)" : "");
+    assert_true(interleaved);
+
+    /* Resumed from before both runs, A's branch stream replays A's stored
+     * events only. */
+    long long from = (sa->ev[0].id < sb->ev[0].id ? sa->ev[0].id : sb->ev[0].id) - 1;
+    bg_th_sse_free(sr);
+    assert_int_equal(bg_th_sse_start(sr, url, M.a.token, from, 0, 30000), 0);
+    assert_true(bg_th_sse_wait_count(sr, NULL, sa->n, 10000));
+    one_more_heartbeat(sr);
+    bg_th_sse_stop(sr);
+    bg_th_sse_join(sr);
+    assert_int_equal(sr->status, 200);
+    assert_true(same_as_filtered(sr, sa, ida));
+    for (size_t i = 0; i < 4; i++)
+        bg_th_sse_free(&M.bs[i]);
+}
+
+/* ---- 12. heartbeats on an idle branch stream ---- */
+
+static void test_branch_stream_heartbeat(void **state)
+{
+    (void)state;
+    char url[400];
+    branch_url(&M.s, url, sizeof(url));
+    bg_th_sse h;
+    long long t0 = bg_th_now_ms();
+    assert_int_equal(bg_th_sse_collect(url, M.b.token, -1, 0, 3000, &h), 0);
+    long long took = bg_th_now_ms() - t0;
+    assert_int_equal(h.status, 200);
+    assert_int_equal(strncmp(h.content_type, "text/event-stream", 17), 0);
+    assert_false(h.ended); /* our deadline ended it */
+    assert_int_equal(h.n, 0);
+    int beats = 0;
+    for (const char *p = h.raw; p != NULL && (p = strstr(p, ": heartbeat\n")) != NULL; p++)
+        beats++;
+    fprintf(stderr, "%d heartbeats, %d comment lines in %lld ms\n", beats, h.comments, took);
+    if (beats < 2)
+        fprintf(stderr, "got:\n%s\n", h.raw ? h.raw : "");
+    assert_true(beats >= 2);
+    assert_true(h.comments >= beats + 1); /* and the opening ": branchgate" */
+    bg_th_sse_free(&h);
+}
+
+/* ---- 13. /api/stream parameters ---- */
+
+static void test_stream_params(void **state)
+{
+    (void)state;
+    assert_true(M.t1_id[0] != '\0'); /* set by test 1 */
+    const char *tok = M.a.token;
+    char path[600];
+    int bad = 0;
+    bg_th_resp r;
+    char ct[128] = "";
+    assert_int_equal(bg_th_get(&M.s, "/api/stream?branch=other", tok, &r), 0);
+    bg_th_header(&r, "content-type", ct, sizeof(ct));
+    bad += !bg_th_is_error(&r, 404, "BRANCH_NOT_FOUND");
+    bad += strncmp(ct, "application/json", 16) != 0;
+    bg_th_resp_free(&r);
+    snprintf(path, sizeof(path), "/api/stream?channel=upload:other:%s", M.t1_id);
+    bad += !fails_with(&M.s, "GET", path, M.s.token, 404, "BRANCH_NOT_FOUND");
+    /* Neither or both of channel and branch. */
+    bad += !fails_with(&M.s, "GET", "/api/stream", tok, 400, "INVALID_PARAMETER");
+    bad += !fails_with(&M.s, "GET", "/api/stream?last_event_id=1", tok, 400, "INVALID_PARAMETER");
+    snprintf(path, sizeof(path), "/api/stream?channel=upload:main:%s&branch=main", M.t1_id);
+    bad += !fails_with(&M.s, "GET", path, M.s.token, 400, "INVALID_PARAMETER");
+    /* Malformed channels. */
+    char upper[65];
+    for (size_t i = 0; i < 65; i++)
+        upper[i] = (char)(M.t1_id[i] >= 'a' && M.t1_id[i] <= 'f' ? M.t1_id[i] - 32 : M.t1_id[i]);
+    /* {before the id, how much of the id (0: none), after it} */
+    static const struct {
+        const char *pre;
+        int idlen;
+        const char *post;
+    } channels[] = {{"nonsense", 0, ""},        {"upload:main", 0, ""},
+                    {"upload:main:", 0, ""},    {"upload:main:abc", 0, ""},
+                    {"download:main:", 64, ""}, {"upload::", 64, ""},
+                    {"upload:main:", 64, "0"},  {"upload:main:", 64, ":x"},
+                    {"upload:main:", 63, ""},   {"upload:ma/in:", 64, ""}};
+    for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {
+        snprintf(path, sizeof(path), "/api/stream?channel=%s%.*s%s", channels[i].pre,
+                 channels[i].idlen, M.t1_id, channels[i].post);
+        bad += !fails_with(&M.s, "GET", path, M.s.token, 400, "INVALID_PARAMETER");
+    }
+    snprintf(path, sizeof(path), "/api/stream?channel=upload:main:%s", upper);
+    bad += !fails_with(&M.s, "GET", path, M.s.token, 400, "INVALID_PARAMETER");
+    /* A resume point that is not an id, on a branch stream. */
+    bad += !fails_with(&M.s, "GET", "/api/stream?branch=main&last_event_id=-1", tok, 400,
+                       "INVALID_PARAMETER");
+    /* Without credentials. */
+    bad += !fails_with(&M.s, "GET", "/api/stream?branch=main", NULL, 401, "AUTH_REQUIRED");
+    if (bad)
+        fprintf(stderr, "%d parameter checks failed\n", bad);
+    assert_int_equal(bad, 0);
+}
+
+/* ---- 14. a finished assembly's channel: replayed whole, resumed at its end ---- */
+
+static void test_channel_finished(void **state)
+{
+    (void)state;
+    assert_true(M.t1_id[0] != '\0'); /* set by test 1 */
+    const char *tok = M.s.token, *id = M.t1_id;
+    char url[400], qurl[500], burl[500];
+    channel_url(&M.s, id, url, sizeof(url));
+
+    /* Without Last-Event-ID: the whole history, then the end. */
+    bg_th_sse all;
+    history(&M.s, tok, id, &all);
+    assert_true(events_well_formed(&all, id));
+    assert_true(all.n >= 8);
+    assert_string_equal(all.ev[0].name, "upload:progress");
+    assert_int_equal(count_events(&all, "assembly:completed", NULL), 1);
+    assert_string_equal(all.ev[all.n - 1].name, "assembly:completed");
+    /* ... which is everything stored for it: the admin's branch stream
+     * resumed just before its first event (test 1 ran alone). */
+    bg_th_sse br;
+    branch_url(&M.s, burl, sizeof(burl));
+    assert_int_equal(bg_th_sse_collect(burl, tok, all.ev[0].id - 1, all.n, 10000, &br), 0);
+    assert_int_equal(br.status, 200);
+    assert_true(br.hit_max);
+    assert_true(same_as_filtered(&br, &all, id));
+    bg_th_sse_free(&br);
+
+    /* Resumed at the terminal event's id (header and query), or past it:
+     * the stream ends at once with no event (before any heartbeat). */
+    long long last = all.ev[all.n - 1].id;
+    for (int form = 0; form < 3; form++) {
+        bg_th_sse rest;
+        long long t0 = bg_th_now_ms();
+        if (form == 0) {
+            assert_int_equal(bg_th_sse_collect(url, tok, last, 0, 5000, &rest), 0);
+        } else if (form == 1) {
+            snprintf(qurl, sizeof(qurl), "%s&last_event_id=%lld", url, last);
+            assert_int_equal(bg_th_sse_collect(qurl, tok, -1, 0, 5000, &rest), 0);
+        } else {
+            assert_int_equal(bg_th_sse_collect(url, tok, last + 1000000, 0, 5000, &rest), 0);
+        }
+        long long took = bg_th_now_ms() - t0;
+        if (!rest.ended || rest.n != 0)
+            fprintf(stderr, "form %d: ended %d after %lld ms; got:\n%s\n", form, rest.ended, took,
+                    rest.raw ? rest.raw : "");
+        assert_int_equal(rest.status, 200);
+        assert_int_equal(strncmp(rest.content_type, "text/event-stream", 17), 0);
+        assert_true(rest.ended);
+        assert_int_equal(rest.n, 0);
+        assert_null(strstr(rest.raw ? rest.raw : "", ": heartbeat"));
+        bg_th_sse_free(&rest);
+    }
+    /* Resumed just before it: the terminal event alone, then the end. */
+    bg_th_sse one;
+    assert_int_equal(bg_th_sse_collect(url, tok, all.ev[all.n - 2].id, 0, 5000, &one), 0);
+    assert_true(one.ended);
+    assert_int_equal(one.n, 1);
+    assert_int_equal(one.ev[0].id, last);
+    assert_string_equal(one.ev[0].name, "assembly:completed");
+    bg_th_sse_free(&one);
+    /* Last-Event-ID 0 is the start: everything again. */
+    bg_th_sse zero;
+    assert_int_equal(bg_th_sse_collect(url, tok, 0, 0, 15000, &zero), 0);
+    assert_true(zero.ended);
+    assert_true(same_as_filtered(&zero, &all, id));
+    bg_th_sse_free(&zero);
+    bg_th_sse_free(&all);
+}
+
+/* ---- 15. SSE over HTTP/2 ---- */
+
+static void test_sse_http2(void **state)
+{
+    (void)state;
+    assert_true(M.t1_id[0] != '\0'); /* set by test 1 */
+    const char *tok = M.s.token, *id = M.t1_id;
+    char url[400];
+    channel_url(&M.s, id, url, sizeof(url));
+    bg_th_sse h1, h2;
+    history(&M.s, tok, id, &h1);
+    assert_int_equal(h1.http_version, CURL_HTTP_VERSION_1_1);
+    assert_int_equal(bg_th_sse_collect_ex(url, tok, -1, 0, 15000, true, &h2), 0);
+    assert_int_equal(h2.http_version, CURL_HTTP_VERSION_2_0);
+    assert_int_equal(h2.status, 200);
+    assert_int_equal(strncmp(h2.content_type, "text/event-stream", 17), 0);
+    if (!h2.ended)
+        fprintf(stderr, "the HTTP/2 channel did not end; got:\n%.4000s\n", h2.raw ? h2.raw : "");
+    assert_true(h2.ended);
+    assert_true(h2.comments >= 1);
+    assert_true(h1.n >= 8);
+    assert_true(same_as_filtered(&h2, &h1, id));
+    assert_string_equal(h2.ev[h2.n - 1].name, "assembly:completed");
+    bg_th_sse_free(&h2);
+    /* Resumed at the end over HTTP/2: nothing, and the end. */
+    assert_int_equal(bg_th_sse_collect_ex(url, tok, h1.ev[h1.n - 1].id, 0, 5000, true, &h2), 0);
+    assert_int_equal(h2.http_version, CURL_HTTP_VERSION_2_0);
+    assert_int_equal(h2.status, 200);
+    assert_true(h2.ended);
+    assert_int_equal(h2.n, 0);
+    bg_th_sse_free(&h2);
+    bg_th_sse_free(&h1);
+}
+
 /* ---- last: both processes shut down cleanly, no sanitizer report ---- */
 
 static void test_clean_shutdown(void **state)
@@ -1421,6 +1894,12 @@ int main(void)
         cmocka_unit_test(test_webhook_retry_and_signature),
         cmocka_unit_test(test_sse_resume),
         cmocka_unit_test(test_org_isolation),
+        cmocka_unit_test(test_download_range),
+        cmocka_unit_test(test_branch_stream_orgs),
+        cmocka_unit_test(test_branch_stream_heartbeat),
+        cmocka_unit_test(test_stream_params),
+        cmocka_unit_test(test_channel_finished),
+        cmocka_unit_test(test_sse_http2),
         cmocka_unit_test(test_cancel_and_replay),
         cmocka_unit_test(test_clean_shutdown),
     };

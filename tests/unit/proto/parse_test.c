@@ -530,6 +530,102 @@ static void test_str_is_ident_misc(void **state)
     assert_false(bg_str_is_ident("abc!", 4, 64, NULL));
 }
 
+/* ---- bg_parse_range ---------------------------------------------------- */
+
+struct range_case {
+    const char *s;
+    uint64_t size;
+    bg_err want;
+    uint64_t start, count;
+};
+
+static const struct range_case range_cases[] = {
+    /* the three forms */
+    {"bytes=0-99", 1000, BG_OK, 0, 100},
+    {"bytes=990-", 1000, BG_OK, 990, 10},
+    {"bytes=-10", 1000, BG_OK, 990, 10},
+    {"bytes=0-0", 1000, BG_OK, 0, 1},
+    {"bytes=999-999", 1000, BG_OK, 999, 1},
+    {"bytes=999-", 1000, BG_OK, 999, 1},
+    {"bytes=0-", 1000, BG_OK, 0, 1000},
+    {"bytes=5-5", 6, BG_OK, 5, 1},
+    /* a suffix longer than the file is the whole file; an end past it is clamped */
+    {"bytes=-2000", 1000, BG_OK, 0, 1000},
+    {"bytes=-1000", 1000, BG_OK, 0, 1000},
+    {"bytes=0-5000", 1000, BG_OK, 0, 1000},
+    {"bytes=0-999", 1000, BG_OK, 0, 1000},
+    {"bytes=0-18446744073709551615", 1000, BG_OK, 0, 1000},
+    {"bytes=-18446744073709551615", 1000, BG_OK, 0, 1000},
+    {"bytes=10-1000", 1000, BG_OK, 10, 990},
+    /* unsatisfiable (416) */
+    {"bytes=1000-", 1000, BG_EINVAL, 0, 0},
+    {"bytes=1000-1000", 1000, BG_EINVAL, 0, 0},
+    {"bytes=5000-6000", 1000, BG_EINVAL, 0, 0},
+    {"bytes=5-2", 1000, BG_EINVAL, 0, 0},
+    {"bytes=-0", 1000, BG_EINVAL, 0, 0},
+    {"bytes=0-", 0, BG_EINVAL, 0, 0},
+    {"bytes=0-0", 0, BG_EINVAL, 0, 0},
+    {"bytes=-1", 0, BG_EINVAL, 0, 0},
+    /* not one byte range: the whole resource (200) */
+    {"bytes=0-1,3-4", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=0-1, 3-4", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=0-1,", 1000, BG_ENOTFOUND, 0, 0},
+    {"items=0-1", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=a-b", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=-", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=5", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=1-2-3", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=--5", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=+1-2", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=0x10-", 1000, BG_ENOTFOUND, 0, 0},
+    {"bytes=18446744073709551616-", 1000, BG_ENOTFOUND, 0, 0},
+    {"", 1000, BG_ENOTFOUND, 0, 0},
+    {"0-99", 1000, BG_ENOTFOUND, 0, 0},
+};
+
+static void test_parse_range_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < N_ELEMS(range_cases); i++) {
+        const struct range_case *c = &range_cases[i];
+        uint64_t start = U64_SENTINEL, count = U64_SENTINEL;
+        bg_err got = bg_parse_range(c->s, strlen(c->s), c->size, &start, &count);
+        bool ok = got == c->want;
+        if (ok && c->want == BG_OK)
+            ok = start == c->start && count == c->count;
+        else if (ok) /* errors leave the out-parameters alone */
+            ok = start == U64_SENTINEL && count == U64_SENTINEL;
+        if (!ok) {
+            print_error("case %zu (\"%s\", size %llu): got %d start %llu count %llu, want %d start "
+                        "%llu count %llu\n",
+                        i, c->s, (unsigned long long)c->size, (int)got, (unsigned long long)start,
+                        (unsigned long long)count, (int)c->want, (unsigned long long)c->start,
+                        (unsigned long long)c->count);
+            fail();
+        }
+    }
+}
+
+static void test_parse_range_uses_len(void **state)
+{
+    (void)state;
+    uint64_t start = U64_SENTINEL, count = U64_SENTINEL;
+    /* len bounds the header: what follows it is not looked at */
+    assert_int_equal(bg_parse_range("bytes=0-99,5-6", 10, 1000, &start, &count), BG_OK);
+    assert_int_equal(start, 0);
+    assert_int_equal(count, 100);
+    assert_int_equal(bg_parse_range("bytes=-10xyz", 9, 1000, &start, &count), BG_OK);
+    assert_int_equal(start, 990);
+    assert_int_equal(count, 10);
+    /* and a shorter len can leave too little to be a range */
+    start = count = U64_SENTINEL;
+    assert_int_equal(bg_parse_range("bytes=0-99", 6, 1000, &start, &count), BG_ENOTFOUND);
+    assert_int_equal(start, U64_SENTINEL);
+    assert_int_equal(count, U64_SENTINEL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +641,8 @@ int main(void)
         cmocka_unit_test(test_parse_hostport_long_names),
         cmocka_unit_test(test_str_is_ident_table),
         cmocka_unit_test(test_str_is_ident_misc),
+        cmocka_unit_test(test_parse_range_table),
+        cmocka_unit_test(test_parse_range_uses_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
