@@ -195,31 +195,32 @@ static void set_failure(run_ctx *x, const char *code, const char *msg, bool retr
 }
 
 /* Stores a step's results with its step:done event, in one transaction. */
-static bg_err store_step(run_ctx *x, const bg_robot_output *outs, const input_set *s)
+static bg_err store_step(run_ctx *x, const bg_robot_outputs *outs)
 {
     bg_node *n = x->n;
     bg_err e = bg_pl_tx_begin(n, x->reg);
     if (e != BG_OK)
         return e;
-    for (size_t i = 0; e == BG_OK && i < s->n; i++) {
+    for (size_t i = 0; e == BG_OK && i < outs->n; i++) {
+        const bg_robot_output *o = &outs->v[i];
         bg_result_row r;
         memset(&r, 0, sizeof(r));
         bg_strlcpy(r.assembly_id, x->a.id, sizeof(r.assembly_id));
         bg_strlcpy(r.step, x->step, sizeof(r.step));
         r.idx = (int)i;
         bg_upload_id_new(r.id);
-        bg_strlcpy(r.name, outs[i].name, sizeof(r.name));
-        bg_strlcpy(r.path, outs[i].path, sizeof(r.path));
-        r.size = outs[i].size;
-        bg_strlcpy(r.mime, outs[i].mime, sizeof(r.mime));
-        bg_strlcpy(r.original_id, s->in[i].id, sizeof(r.original_id));
-        r.meta_json = outs[i].meta ? json_dumps(outs[i].meta, JSON_COMPACT) : NULL;
+        bg_strlcpy(r.name, o->name, sizeof(r.name));
+        bg_strlcpy(r.path, o->path, sizeof(r.path));
+        r.size = o->size;
+        bg_strlcpy(r.mime, o->mime, sizeof(r.mime));
+        bg_strlcpy(r.original_id, o->original_id, sizeof(r.original_id));
+        r.meta_json = o->meta ? json_dumps(o->meta, JSON_COMPACT) : NULL;
         e = bg_registry_result_insert(x->reg, &r);
         free(r.meta_json);
     }
     if (e == BG_OK)
         e = bg_pl_event(n, x->reg, x->a.id, x->a.organization_id, "step:done",
-                        json_pack("{s:s,s:i}", "step", x->step, "results", (int)s->n));
+                        json_pack("{s:s,s:i}", "step", x->step, "results", (int)outs->n));
     if (e == BG_OK)
         return bg_pl_tx_commit(n, x->reg);
     bg_pl_tx_rollback(n, x->reg);
@@ -247,28 +248,30 @@ static run_result run_step(run_ctx *x, const json_t *step, input_set *s)
     step_event(x, "step:start",
                json_pack("{s:s,s:s,s:i}", "step", x->step, "robot",
                          json_string_value(json_object_get(step, "robot")), "inputs", (int)s->n));
-    bg_robot_output *outs = bg_xcalloc(s->n ? s->n : 1, sizeof(*outs));
+    bg_robot_outputs outs;
+    memset(&outs, 0, sizeof(outs));
     bg_media_progress prog = {on_progress, x};
     run_result rr = RUN_OK;
     for (size_t i = 0; i < s->n && rr == RUN_OK; i++) {
-        bg_err e = bg_pl_robot_run(n, step, &s->in[i], dir, &prog, &outs[i]);
+        size_t first = outs.n;
+        bg_err e = bg_pl_robot_run(n, step, &s->in[i], dir, &prog, &outs);
+        for (size_t k = first; k < outs.n; k++)
+            bg_strlcpy(outs.v[k].original_id, s->in[i].id, sizeof(outs.v[k].original_id));
         if (e == BG_OK && !tick(x, -1, true))
             e = BG_EBUSY;
         if (e == BG_EBUSY || x->lost) {
             rr = RUN_LOST;
         } else if (e != BG_OK) {
-            bool retry = e == BG_EIO || (e == BG_EMEDIA && strcmp(outs[i].code, "PROCESSING_ERROR") == 0);
-            set_failure(x, outs[i].code[0] ? outs[i].code : "PROCESSING_ERROR", outs[i].message, retry);
+            bool retry = e == BG_EIO || (e == BG_EMEDIA && strcmp(outs.code, "PROCESSING_ERROR") == 0);
+            set_failure(x, outs.code[0] ? outs.code : "PROCESSING_ERROR", outs.message, retry);
             rr = RUN_FAILED;
         }
     }
-    if (rr == RUN_OK && store_step(x, outs, s) != BG_OK) {
+    if (rr == RUN_OK && store_step(x, &outs) != BG_OK) {
         set_failure(x, "STORAGE_ERROR", "cannot store the step's results", true);
         rr = RUN_FAILED;
     }
-    for (size_t i = 0; i < s->n; i++)
-        json_decref(outs[i].meta);
-    free(outs);
+    bg_pl_robot_outputs_clear(&outs);
     return rr;
 }
 

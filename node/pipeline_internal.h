@@ -102,18 +102,28 @@ typedef struct bg_robot_output {
     int64_t size;
     char mime[64];
     json_t *meta;    /* new reference or NULL */
-    char code[32];   /* on failure */
-    char message[256];
+    char original_id[33]; /* the input it came from (set by the caller) */
 } bg_robot_output;
+
+/* What one step produced: files (several per input for thumbnails and
+ * waveforms), or on failure the code and message. */
+typedef struct bg_robot_outputs {
+    bg_robot_output *v;
+    size_t n;
+    char code[32];
+    char message[256];
+} bg_robot_outputs;
 
 struct bg_media_progress;
 /* Runs the step's robot on one input, writing into dir_rel (relative to
- * the data dir). Errors: BG_EINVAL (INVALID_OPTIONS), BG_EMEDIA
- * (INVALID_INPUT, ROBOT_UNAVAILABLE, PROCESSING_ERROR), BG_EIO
- * (OUTPUT_ERROR), BG_EBUSY (CANCELED); out->code and message say which. */
+ * the data dir) and appending its outputs to out. Errors: BG_EINVAL
+ * (INVALID_OPTIONS), BG_EMEDIA (INVALID_INPUT, ROBOT_UNAVAILABLE,
+ * PROCESSING_ERROR), BG_EIO (OUTPUT_ERROR, INPUT_MISSING), BG_EBUSY
+ * (CANCELED); out->code and message say which. */
 bg_err bg_pl_robot_run(bg_node *n, const json_t *step, const struct bg_robot_input *in,
                        const char *dir_rel, const struct bg_media_progress *p,
-                       bg_robot_output *out);
+                       bg_robot_outputs *out);
+void bg_pl_robot_outputs_clear(bg_robot_outputs *out);
 
 /* ---- jobs.c ---- */
 void bg_pl_jobs_wake(bg_node *n);

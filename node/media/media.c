@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <libavcodec/avcodec.h>
+#include <libavfilter/avfilter.h>
 #include <libavutil/avstring.h>
 #include <libavutil/time.h>
 #include <libswresample/swresample.h>
@@ -62,6 +63,7 @@ static void init_once_fn(void)
     versions[0] = '\0';
     version_part(versions, sizeof(versions), "libavformat", avformat_version(), false);
     version_part(versions, sizeof(versions), "libavcodec", avcodec_version(), false);
+    version_part(versions, sizeof(versions), "libavfilter", avfilter_version(), false);
     version_part(versions, sizeof(versions), "libswresample", swresample_version(), false);
     version_part(versions, sizeof(versions), "libavutil", avutil_version(), true);
 }

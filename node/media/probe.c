@@ -1,10 +1,12 @@
 /*
- * node/media/probe.c — bg_media_probe: what a file holds, as JSON.
+ * node/media/probe.c — bg_media_probe: what a file holds, as JSON; and
+ * bg_media_meta_read: that plus the loudness of its audio.
  */
 #include "media_internal.h"
 
 #include <assert.h>
 #include <math.h>
+#include <string.h>
 
 #include <libavcodec/avcodec.h>
 
@@ -179,4 +181,37 @@ bg_err bg_media_probe(const char *path, json_t **out, bg_media_err *e)
 done:
     media_input_close(&in);
     return err;
+}
+
+bg_err bg_media_meta_read(const char *path, bool loudness, const bg_media_progress *p, json_t **out,
+                          bg_media_err *e)
+{
+    assert(path != NULL && out != NULL);
+    json_t *j = NULL;
+    bg_err err = bg_media_probe(path, &j, e);
+    if (err != BG_OK)
+        return err;
+    if (!loudness || !json_is_true(json_object_get(j, "has_audio"))) {
+        *out = j;
+        return BG_OK;
+    }
+    json_t *l = NULL;
+    bg_media_err le = {.code = ""};
+    err = bg_media_loudness(path, p, &l, &le);
+    /* The probe read the file: audio that cannot be decoded or measured
+     * (INVALID_INPUT, PROCESSING_ERROR) leaves the rest of the metadata
+     * worth giving. */
+    if (err == BG_EMEDIA) {
+        l = json_null();
+        err = BG_OK;
+    }
+    if (err != BG_OK) {
+        if (e != NULL)
+            *e = le;
+        json_decref(j);
+        return err;
+    }
+    json_object_set_new(j, "loudness", l);
+    *out = j;
+    return BG_OK;
 }
