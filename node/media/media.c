@@ -181,6 +181,13 @@ static bg_err open_probe(media_input *in, const char *url, AVIOInterruptCB *icb,
         return BG_EIO;
     }
     ret = av_probe_input_buffer2(in->pb, fmt, url, NULL, 0, 0);
+    if (ret >= 0 && strcmp((*fmt)->name, "image2") == 0) {
+        /* A name like x.jpg scores image2 by its extension alone (a demuxer
+         * that may open other files): judge the bytes without the name, so
+         * a real JPEG or PNG gets its *_pipe demuxer. */
+        *fmt = NULL; /* av_probe_input_buffer2 probes only while *fmt is unset */
+        ret = av_probe_input_buffer2(in->pb, fmt, "", NULL, 0, 0);
+    }
     if (ret < 0)
         return media_input_averr(ret, "not a media file", e);
     if (refused(*fmt)) {

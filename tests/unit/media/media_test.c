@@ -182,6 +182,26 @@ static void test_probe_mp4(void **state)
     json_decref(j);
 }
 
+/* Regression: a file named *.jpg (or .png) scores as image2 by its name, a
+ * refused demuxer; the bytes must decide, so a real picture probes. */
+static void test_probe_named_pictures(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"photo.jpg", "photo.jpeg", "shot.png", "photo.bmp"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[600];
+        path_in(path, sizeof(path), names[i]);
+        assert_int_equal(ffmpeg("-f lavfi -i testsrc2=size=320x240 -frames:v 1 -update 1", path), 0);
+        json_t *j = NULL;
+        bg_media_err e = {.code = ""};
+        assert_int_equal(bg_media_probe(path, &j, &e), BG_OK);
+        assert_true(json_is_true(json_object_get(j, "has_video")));
+        assert_int_equal((int)num(j, "width"), 320);
+        assert_null(strstr(str(j, "format"), "image2"));
+        json_decref(j);
+    }
+}
+
 static void expect_probe_err(const char *path, bg_err want, const char *code)
 {
     json_t *j = NULL;
@@ -608,6 +628,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probe_wav),
         cmocka_unit_test(test_probe_mp4),
+        cmocka_unit_test(test_probe_named_pictures),
         cmocka_unit_test(test_probe_errors),
         cmocka_unit_test(test_probe_refuses_playlists),
         cmocka_unit_test(test_encode_window),
