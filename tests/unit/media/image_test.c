@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "media_fixtures.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <stdbool.h>
@@ -49,29 +51,6 @@ static char lwav[128];   /* 4 s stereo: the sine on the left, silence on the rig
 static void path_in(char *buf, size_t cap, const char *name)
 {
     snprintf(buf, cap, "%s/%s", dir, name);
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static bool write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return false;
-    bool ok = fwrite(data, 1, len, f) == len;
-    return (fclose(f) == 0) && ok;
-}
-
-static int ffmpeg(const char *args, const char *out)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -hide_banner -loglevel error -y %s '%s'", args,
-             out);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 static int group_setup(void **state)

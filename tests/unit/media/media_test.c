@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "media_fixtures.h"
+
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -40,47 +42,6 @@ static char vonly[128]; /* 1 s, 320x240 h264, no audio */
 static void path_in(char *buf, size_t cap, const char *name)
 {
     snprintf(buf, cap, "%s/%s", dir, name);
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-static bool write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return false;
-    bool ok = fwrite(data, 1, len, f) == len;
-    return (fclose(f) == 0) && ok;
-}
-
-/* Copies the first pct percent of src's bytes to dst. */
-static bool truncate_copy(const char *src, const char *dst, int pct)
-{
-    FILE *f = fopen(src, "rb");
-    if (f == NULL)
-        return false;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    size_t n = (size_t)size * (size_t)pct / 100;
-    char *buf = malloc(n);
-    bool ok = buf != NULL && fread(buf, 1, n, f) == n;
-    fclose(f);
-    ok = ok && write_file(dst, buf, n);
-    free(buf);
-    return ok;
-}
-
-static int ffmpeg(const char *args, const char *out)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -hide_banner -loglevel error -y %s '%s'", args,
-             out);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 static int group_setup(void **state)
