@@ -30,7 +30,7 @@
 #include "registry/registry.h"
 #include "registry/registry_internal.h"
 
-#include "../testutil.h"
+#include "registry_fixture.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -41,34 +41,6 @@
 #define T 1000000LL            /* "now" in most tests */
 #define FAR (T + 1000000000LL) /* a visible_at nobody reaches */
 #define BIG_LIMIT 100          /* an org_limit that never binds */
-
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bg-registry-media-test-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->db, sizeof(f->db), "%s/test.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    int rc = rm_tree(f->dir);
-    free(f);
-    return rc == 0 ? 0 : -1;
-}
 
 /* Opens and migrates the database file `name` in the test's directory. */
 static bg_registry *open_named(const fixture *f, const char *name)
@@ -85,16 +57,6 @@ static bg_registry *open_named(const fixture *f, const char *name)
 static bg_registry *open_migrated(const fixture *f)
 {
     return open_named(f, "test.db");
-}
-
-static long long query_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long long v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 /* ---- fixtures: assemblies, uploads, jobs --------------------------------- */

@@ -29,7 +29,7 @@
 #include "registry/registry.h"
 #include "registry/registry_internal.h"
 
-#include "../testutil.h"
+#include "registry_fixture.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -44,38 +44,10 @@
 #define USER_4 "10000000-0000-4000-8000-000000000004"
 #define USER_5 "10000000-0000-4000-8000-000000000005"
 
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-} fixture;
-
 static int group_setup(void **state)
 {
     (void)state;
     return bg_sig_init() == BG_OK ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bg-registry-orgs-test-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->db, sizeof(f->db), "%s/test.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    int rc = rm_tree(f->dir);
-    free(f);
-    return rc == 0 ? 0 : -1;
 }
 
 /* Opens and migrates f->db; fails the test on any error. */
@@ -86,16 +58,6 @@ static bg_registry *open_migrated(const fixture *f)
     assert_non_null(r);
     assert_int_equal(bg_registry_migrate(r, NULL, NULL), BG_OK);
     return r;
-}
-
-static long long query_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long long v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 /* A peer branch row (the shares reference branches). */

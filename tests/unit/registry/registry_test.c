@@ -29,42 +29,14 @@
 #include "registry/registry.h"
 #include "registry/registry_internal.h"
 
-#include "../testutil.h"
+#include "registry_fixture.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-typedef struct fixture {
-    char dir[64];
-    char db[128];
-} fixture;
 
 static int group_setup(void **state)
 {
     (void)state;
     return bg_sig_init() == BG_OK ? 0 : -1;
-}
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof(*f));
-    if (f == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/bg-registry-test-XXXXXX");
-    if (mkdtemp(f->dir) == NULL) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->db, sizeof(f->db), "%s/test.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    int rc = rm_tree(f->dir);
-    free(f);
-    return rc == 0 ? 0 : -1;
 }
 
 /* Opens and migrates f->db; fails the test on any error. */
@@ -105,16 +77,6 @@ static void query_text(sqlite3 *db, const char *sql, char *buf, size_t cap)
     const unsigned char *t = sqlite3_column_text(st, 0);
     snprintf(buf, cap, "%s", t ? (const char *)t : "");
     sqlite3_finalize(st);
-}
-
-static long long query_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long long v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
 }
 
 static bg_admin_token make_token(const char *label, uint8_t fill, long long created_ms)
