@@ -3,11 +3,13 @@
 # and the job queue's own throughput.
 #
 #   1. audio preview: a 60 s 720p clip (ffmpeg lavfi, made in the temp dir)
-#      turned into a 30 s mp3 (128k, 44.1 kHz stereo), BENCH_ROUNDS times
-#      each, alternating which goes first:
-#        cli     ffmpeg -ss 0 -t 30 -i clip.mp4 -vn -c:a libmp3lame ... (wall)
+#      turned into the audio-preview template's outputs (metadata, a 30 s
+#      mp3 at 128k 44.1 kHz stereo, a 1800x280 waveform, the loudness),
+#      BENCH_ROUNDS times each, alternating which goes first:
+#        cli     ffprobe, then ffmpeg once per output (mp3, showwavespic,
+#                ebur128), wall and CPU summed
 #        branch  a branchgate on 127.0.0.1 runs the bundled audio-preview
-#                template (steps meta = /meta/read, preview = /audio/encode):
+#                template (meta, preview, waveform, loudness: one decode):
 #                POST /api/v1/assemblies (no md5 announced, so every round
 #                is a new assembly), tus POST + PATCHes of <= 8 MiB, then the
 #                assembly's SSE channel until its terminal event. Recorded:
@@ -104,8 +106,13 @@ size=$(stat -c %s "$clip")
 split -b "$chunk" -d -a 3 "$clip" "$tmp/chunk."
 nchunks=$(find "$tmp" -maxdepth 1 -name 'chunk.*' | wc -l)
 
-cli_cmd=(ffmpeg -hide_banner -loglevel error -y -ss 0 -t 30 -i "$clip" -vn -c:a libmp3lame
-    -b:a 128k -ar 44100 -ac 2 "$tmp/cli.mp3")
+# The CLI doing the template's work once per output: the metadata, the
+# 30 s mp3 preview, the 1800x280 waveform and the EBU R128 loudness.
+ffq=(ffmpeg -hide_banner -loglevel error -y)
+cli_probe=(ffprobe -v error -show_format -show_streams "$clip")
+cli_cmd=("${ffq[@]}" -ss 0 -t 30 -i "$clip" -vn -c:a libmp3lame -b:a 128k -ar 44100 -ac 2 "$tmp/cli.mp3")
+cli_wave=("${ffq[@]}" -i "$clip" -filter_complex "[0:a]showwavespic=s=1800x280" -frames:v 1 "$tmp/cli-wave.png")
+cli_loud=("${ffq[@]}" -i "$clip" -vn -af ebur128=peak=true -f null -)
 
 data=$tmp/branch
 "$bin" init --data "$data" --name bench --type master_branch >/dev/null 2>"$tmp/init.log" ||
@@ -144,7 +151,8 @@ run_cli() {
     local t0 c0
     c0=$(awk '{ print $14 + $15 + $16 + $17 }' /proc/$$/stat)
     t0=$(now_us)
-    "${cli_cmd[@]}" 2>>"$tmp/ffmpeg-cli.log" || die "the ffmpeg CLI failed"
+    { "${cli_probe[@]}" >/dev/null && "${cli_cmd[@]}" && "${cli_wave[@]}" && "${cli_loud[@]}"; } \
+        2>>"$tmp/ffmpeg-cli.log" || die "the ffmpeg CLI failed"
     cli_ms+=("$(ms_since "$t0")")
     # children's user + system time (fields 16, 17 of our own stat) after wait
     cli_cpu+=("$(awk -v c0="$c0" -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15 + $16 + $17 - c0) * 1000 / hz }' /proc/$$/stat)")
@@ -291,16 +299,18 @@ section=$tmp/section.md
     echo "${cmd//"$tmp"\//}"
     echo '```'
     echo
-    echo "CLI, the same work as the template's \`preview\` step:"
+    echo "CLI, the template's four outputs made once each, one process after the other (wall and CPU"
+    echo "summed over the four):"
     echo
     echo '```'
-    cmd="${cli_cmd[*]}"
-    echo "${cmd//"$tmp"\//}"
+    local_cmds=("${cli_probe[*]}" "${cli_cmd[*]}" "${cli_wave[*]}" "${cli_loud[*]}")
+    for cmd in "${local_cmds[@]}"; do echo "${cmd//"$tmp"\//}"; done
     echo '```'
     echo
-    echo "Branch: the bundled \`audio-preview\` template, whose job runs two steps: \`meta\`"
-    echo "(\`/meta/read\`, probing the clip) and \`preview\` (\`/audio/encode\` mp3 128k 44.1 kHz stereo,"
-    echo "0–30 s), so the branch does a little more than the CLI. Each round creates a new assembly"
+    echo "Branch: the bundled \`audio-preview\` template, four steps that share one decode of the"
+    echo "clip's audio: \`meta\` (\`/meta/read\`), \`preview\` (\`/audio/encode\` mp3 128k 44.1 kHz stereo,"
+    echo "0–30 s), \`waveform\` (\`/audio/waveform\` 1800x280 PNG + JSON peaks) and \`loudness\`"
+    echo "(\`/audio/loudness\`). Each round creates a new assembly"
     echo "(\`POST /api/v1/assemblies\` without an md5, so the id is fresh), uploads the clip over tus"
     echo "(\`POST /api/v1/uploads/\`, then $nchunks PATCHes of at most 8 MiB on one connection; every PATCH is"
     echo "fsync'ed and committed before its 204) and follows the assembly's SSE channel"
@@ -312,10 +322,10 @@ section=$tmp/section.md
     echo "|---|---:|---:|"
     echo "| ffmpeg CLI, wall time (process start included) | $(median %.0f "${cli_ms[@]}") | $(range %.0f "${cli_ms[@]}") |"
     echo "| ffmpeg CLI, CPU (user + system) | $(median %.0f "${cli_cpu[@]}") | $(range %.0f "${cli_cpu[@]}") |"
-    echo "| branch: \`execution_duration\` (claim → both steps → settled) | $(median %.0f "${exec_ms[@]}") | $(range %.0f "${exec_ms[@]}") |"
+    echo "| branch: \`execution_duration\` (claim → four steps → settled) | $(median %.0f "${exec_ms[@]}") | $(range %.0f "${exec_ms[@]}") |"
     echo "| branch: create + tus upload ($size bytes) | $(median %.0f "${up_ms[@]}") | $(range %.0f "${up_ms[@]}") |"
     echo "| branch: end to end, create → \`assembly:completed\` on SSE | $(median %.0f "${e2e_ms[@]}") | $(range %.0f "${e2e_ms[@]}") |"
-    echo "| branch: server CPU per assembly (upload, md5, both steps) | $(median %.0f "${srv_cpu[@]}") | $(range %.0f "${srv_cpu[@]}") |"
+    echo "| branch: server CPU per assembly (upload, md5, four steps) | $(median %.0f "${srv_cpu[@]}") | $(range %.0f "${srv_cpu[@]}") |"
     echo
     echo "| ratio | median | range |"
     echo "|---|---:|---:|"
@@ -323,7 +333,7 @@ section=$tmp/section.md
     echo "| branch end to end ÷ CLI wall | **$(median %.2f "${r_e2e[@]}")** | $(range %.2f "${r_e2e[@]}") |"
     echo
     echo "Ratios are medians of the per-round ratios. \`execution_duration\` is the server's own"
-    echo "figure (ms resolution): from the job's claim to its settling, both steps included; it"
+    echo "figure (ms resolution): from the job's claim to its settling, all four steps included; it"
     echo "does not include the upload or the queueing before the claim. CPU times come from"
     echo "/proc in clock ticks ($(getconf CLK_TCK)/s)."
     echo

@@ -10,6 +10,13 @@
  *   bg_bench_robot waveform     IN PNG JSON WIDTH HEIGHT
  *   bg_bench_robot loudness     IN
  *   bg_bench_robot probe        IN
+ *   bg_bench_robot audio-preview IN MP3 PNG JSON
+ *
+ * audio-preview is the bundled template's work as its step runner does it
+ * (node/robots.c, bg_pl_robot_run_audio_group): a probe, then ONE decode
+ * (bg_media_audio_multi) feeding the 30 s mp3 preview (128k, 44.1 kHz
+ * stereo), the loudness measurement and the 1800x280 waveform's
+ * accumulator, whose PNG and JSON are written at the end.
  *
  * FORMAT for audio-encode: mp3, aac, opus (bg_audio_encode_opts); BITRATE in
  * bits/s; DURATION in seconds from the start (0 = all). Image FORMAT: jpeg,
@@ -39,7 +46,8 @@ static void usage(void)
             "       bg_bench_robot resize IN OUT WIDTH HEIGHT FIT FORMAT\n"
             "       bg_bench_robot waveform IN PNG JSON WIDTH HEIGHT\n"
             "       bg_bench_robot loudness IN\n"
-            "       bg_bench_robot probe IN\n");
+            "       bg_bench_robot probe IN\n"
+            "       bg_bench_robot audio-preview IN MP3 PNG JSON\n");
     exit(2);
 }
 
@@ -73,6 +81,45 @@ static bg_image_format image_format(const char *s)
         exit(2);
     }
     return f;
+}
+
+static bg_err audio_preview(const char *in, const char *mp3, const char *png, const char *js,
+                            json_t **out, bg_media_err *e)
+{
+    json_t *probe = NULL, *results = NULL, *wave = NULL;
+    bg_err err = bg_media_probe(in, &probe, e);
+    if (err != BG_OK)
+        return err;
+    bg_waveform_opts wo = {.width = 1800, .height = 280, .bits = 8};
+    bg_waveform_acc *acc = NULL;
+    err = bg_waveform_acc_create(&wo, 0, 0, &acc, e);
+    bg_audio_multi_job jobs[3];
+    memset(jobs, 0, sizeof(jobs));
+    jobs[0].kind = BG_AUDIO_JOB_ENCODE;
+    jobs[0].out = mp3;
+    jobs[0].opts.format = "mp3";
+    jobs[0].opts.bitrate = 128000;
+    jobs[0].opts.sample_rate = 44100;
+    jobs[0].opts.channels = 2;
+    jobs[0].opts.duration_s = 30;
+    jobs[1].kind = BG_AUDIO_JOB_LOUDNESS;
+    jobs[2].kind = BG_AUDIO_JOB_SAMPLES;
+    jobs[2].on_samples = bg_waveform_acc_on_samples;
+    jobs[2].ud = acc;
+    if (err == BG_OK)
+        err = bg_media_audio_multi(in, jobs, 3, NULL, &results, e);
+    if (err == BG_OK)
+        err = bg_waveform_acc_finish(acc, png, js, &wave, e);
+    bg_waveform_acc_destroy(acc);
+    if (err == BG_OK) {
+        json_object_set(probe, "loudness", json_array_get(results, 1));
+        *out = json_pack("{s:o,s:O,s:o}", "meta", probe, "preview", json_array_get(results, 0),
+                         "waveform", wave);
+        probe = NULL;
+    }
+    json_decref(probe);
+    json_decref(results);
+    return err;
 }
 
 int main(int argc, char **argv)
@@ -156,6 +203,10 @@ int main(int argc, char **argv)
         if (argc != 3)
             usage();
         err = bg_media_probe(in, &out, &e);
+    } else if (strcmp(cmd, "audio-preview") == 0) {
+        if (argc != 6)
+            usage();
+        err = audio_preview(in, argv[3], argv[4], argv[5], &out, &e);
     } else {
         usage();
         return 2;

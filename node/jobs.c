@@ -29,6 +29,8 @@ typedef struct run_ctx {
     bg_job_row job;
     bg_assembly_row a;
     const char *step;
+    const char *const *group; /* steps sharing one decode (progress goes to each) */
+    size_t ngroup;
     long long last_tick_ms;
     bool lost;       /* lease lost or job canceled: stop, settle nothing */
     /* failure */
@@ -108,10 +110,11 @@ static bool tick(run_ctx *x, double fraction, bool force)
         return true; /* busy database: try again at the next callback */
     bg_err e = bg_registry_job_extend(x->reg, x->job.id, x->job.receive_count,
                                       now + n->cfg.jobs_lease_s * 1000);
-    if (e == BG_OK && x->step != NULL && fraction >= 0)
+    size_t nsteps = x->ngroup ? x->ngroup : x->step != NULL;
+    for (size_t i = 0; e == BG_OK && fraction >= 0 && i < nsteps; i++)
         e = bg_pl_event(n, x->reg, x->a.id, x->a.organization_id, "step:progress",
-                        json_pack("{s:s,s:i}", "step", x->step, "percent",
-                                  (int)(fraction * 100.0 + 0.5)));
+                        json_pack("{s:s,s:i}", "step", x->ngroup ? x->group[i] : x->step,
+                                  "percent", (int)(fraction * 100.0 + 0.5)));
     if (e == BG_ENOTFOUND) {
         bg_pl_tx_rollback(n, x->reg);
         x->lost = true;
@@ -239,15 +242,27 @@ static void step_event(run_ctx *x, const char *name, json_t *data)
         bg_pl_tx_rollback(x->n, x->reg);
 }
 
-/* Runs one step over its inputs. */
-static run_result run_step(run_ctx *x, const json_t *step, input_set *s)
+static void step_dir(const run_ctx *x, const char *step, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "outputs/%s/%s/%s", x->n->cfg.branch_name, x->a.id, step);
+}
+
+static void step_start(run_ctx *x, const char *name, const json_t *step, size_t ninputs)
+{
+    step_event(x, "step:start",
+               json_pack("{s:s,s:s,s:i}", "step", name, "robot",
+                         json_string_value(json_object_get(step, "robot")), "inputs", (int)ninputs));
+}
+
+/* Runs one step over its inputs (announced by step:start unless a group
+ * already did). */
+static run_result run_step(run_ctx *x, const json_t *step, input_set *s, bool announce)
 {
     bg_node *n = x->n;
     char dir[512];
-    snprintf(dir, sizeof(dir), "outputs/%s/%s/%s", n->cfg.branch_name, x->a.id, x->step);
-    step_event(x, "step:start",
-               json_pack("{s:s,s:s,s:i}", "step", x->step, "robot",
-                         json_string_value(json_object_get(step, "robot")), "inputs", (int)s->n));
+    step_dir(x, x->step, dir, sizeof(dir));
+    if (announce)
+        step_start(x, x->step, step, s->n);
     bg_robot_outputs outs;
     memset(&outs, 0, sizeof(outs));
     bg_media_progress prog = {on_progress, x};
@@ -275,6 +290,89 @@ static run_result run_step(run_ctx *x, const json_t *step, input_set *s)
     return rr;
 }
 
+/* Runs the steps names[0..n) that share their input with one decode per
+ * input (bg_pl_robot_run_audio_group), storing each step's results. When
+ * the shared run fails for any input, what it wrote is gone and the steps
+ * run one by one, which reports the failing step exactly. */
+static run_result run_group(run_ctx *x, const json_t *const *steps, const char *const *names,
+                            size_t n, input_set *s)
+{
+    char dirs[BG_ROBOT_GROUP_MAX][512];
+    const char *dirp[BG_ROBOT_GROUP_MAX];
+    bg_robot_outputs outs[BG_ROBOT_GROUP_MAX];
+    memset(outs, 0, sizeof(outs));
+    for (size_t k = 0; k < n; k++) {
+        step_dir(x, names[k], dirs[k], sizeof(dirs[k]));
+        dirp[k] = dirs[k];
+        step_start(x, names[k], steps[k], s->n);
+    }
+    bg_media_progress prog = {on_progress, x};
+    x->group = names;
+    x->ngroup = n;
+    x->step = names[0];
+    bg_err e = BG_OK;
+    for (size_t i = 0; e == BG_OK && i < s->n; i++) {
+        size_t first[BG_ROBOT_GROUP_MAX];
+        for (size_t k = 0; k < n; k++)
+            first[k] = outs[k].n;
+        e = bg_pl_robot_run_audio_group(x->n, steps, dirp, n, &s->in[i], &prog, outs);
+        for (size_t k = 0; e == BG_OK && k < n; k++)
+            for (size_t j = first[k]; j < outs[k].n; j++)
+                bg_strlcpy(outs[k].v[j].original_id, s->in[i].id, sizeof(outs[k].v[j].original_id));
+        if (e == BG_OK && !tick(x, -1, true))
+            e = BG_EBUSY;
+    }
+    x->group = NULL;
+    x->ngroup = 0;
+    run_result rr = RUN_OK;
+    if (e == BG_EBUSY || x->lost) {
+        rr = RUN_LOST;
+    } else if (e != BG_OK) {
+        job_log(BG_LOG_INFO, x, "shared decode not possible; running the steps one by one",
+                json_pack("{s:s}", "step", names[0]));
+        for (size_t k = 0; k < n && rr == RUN_OK; k++) {
+            x->step = names[k];
+            rr = run_step(x, steps[k], s, false);
+        }
+    } else {
+        for (size_t k = 0; k < n && rr == RUN_OK; k++) {
+            x->step = names[k];
+            if (store_step(x, &outs[k]) != BG_OK) {
+                set_failure(x, "STORAGE_ERROR", "cannot store the step's results", true);
+                rr = RUN_FAILED;
+            }
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        bg_pl_robot_outputs_clear(&outs[k]);
+    return rr;
+}
+
+/* The steps after order[k] that can share its decode: groupable, the same
+ * `use`, not done and not taken by an earlier group. Fills steps/names
+ * (order[k] first) and marks them taken. */
+static size_t group_of(const json_t *tpl_steps, const char *const *order, size_t nsteps, size_t k,
+                       const bg_result_row *res, size_t nres, bool *taken, const json_t **steps,
+                       const char **names)
+{
+    const json_t *first = json_object_get(tpl_steps, order[k]);
+    size_t n = 0;
+    steps[n] = first;
+    names[n++] = order[k];
+    if (!bg_pl_robot_audio_groupable(first))
+        return n;
+    for (size_t j = k + 1; j < nsteps && n < BG_ROBOT_GROUP_MAX; j++) {
+        const json_t *st = json_object_get(tpl_steps, order[j]);
+        if (taken[j] || step_done(order[j], res, nres) || !bg_pl_robot_audio_groupable(st) ||
+            !json_equal(json_object_get(st, "use"), json_object_get(first, "use")))
+            continue;
+        taken[j] = true;
+        steps[n] = st;
+        names[n++] = order[j];
+    }
+    return n;
+}
+
 static run_result run_steps(run_ctx *x)
 {
     json_t *tpl = json_loads(x->a.template_json, 0, NULL);
@@ -291,6 +389,7 @@ static run_result run_steps(run_ctx *x)
     bg_result_row *res = NULL;
     size_t nres = 0;
     run_result rr = RUN_OK;
+    bool taken[BG_TEMPLATE_MAX_STEPS] = {false};
     if (bg_registry_upload_list(x->reg, x->a.id, &up, &nup) != BG_OK) {
         set_failure(x, "STORAGE_ERROR", "cannot read the uploads", true);
         rr = RUN_FAILED;
@@ -304,13 +403,16 @@ static run_result run_steps(run_ctx *x)
             rr = RUN_FAILED;
             break;
         }
-        if (step_done(order[k], res, nres))
-            continue; /* stored by an earlier attempt */
-        x->step = order[k];
-        const json_t *step = json_object_get(json_object_get(tpl, "steps"), order[k]);
+        if (taken[k] || step_done(order[k], res, nres))
+            continue; /* run with an earlier step, or stored by an earlier attempt */
+        const json_t *steps[BG_ROBOT_GROUP_MAX];
+        const char *names[BG_ROBOT_GROUP_MAX];
+        size_t ng = group_of(json_object_get(tpl, "steps"), order, nsteps, k, res, nres, taken,
+                             steps, names);
         input_set s = {NULL, NULL, 0};
-        gather(step, x->n, up, nup, res, nres, &s);
-        rr = run_step(x, step, &s);
+        gather(steps[0], x->n, up, nup, res, nres, &s);
+        x->step = order[k];
+        rr = ng > 1 ? run_group(x, steps, names, ng, &s) : run_step(x, steps[0], &s, true);
         free(s.in);
         free(s.paths);
     }

@@ -125,6 +125,25 @@ bg_err bg_pl_robot_run(bg_node *n, const json_t *step, const struct bg_robot_inp
                        bg_robot_outputs *out);
 void bg_pl_robot_outputs_clear(bg_robot_outputs *out);
 
+/* Steps that can share one decode of their input: /meta/read,
+ * /audio/loudness, /audio/encode and /audio/waveform on the same `use`. */
+#define BG_ROBOT_GROUP_MAX 16
+bool bg_pl_robot_audio_groupable(const json_t *step);
+
+/* Runs steps[0..nsteps) (2..BG_ROBOT_GROUP_MAX groupable steps, dirs[i]
+ * the output directory of steps[i]) on one input with one decode of its
+ * audio (bg_media_audio_multi; a waveform feeds an accumulator, /meta/read
+ * is a probe plus the shared loudness measurement), appending step i's
+ * outputs to outs[i] as bg_pl_robot_run would. All or nothing: on any
+ * error no file of the group is left and outs[i] are as they were.
+ * BG_EBUSY: canceled. Any other error (input the probe finds no audio in,
+ * a bad option, a failed decode or write) means: run the steps one by one,
+ * which says which step failed and why. */
+bg_err bg_pl_robot_run_audio_group(bg_node *n, const json_t *const *steps,
+                                   const char *const *dirs, size_t nsteps,
+                                   const struct bg_robot_input *in,
+                                   const struct bg_media_progress *p, bg_robot_outputs *outs);
+
 /* ---- jobs.c ---- */
 void bg_pl_jobs_wake(bg_node *n);
 /* Sets the cancel flag of the assembly's running job, if any. */

@@ -2,10 +2,12 @@
  * the step's options with bounds, picks the output names and paths, and
  * calls the libav module (node/media). A robot may produce several files
  * (thumbnails, a waveform's PNG and JSON) or none (measurements). */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "node/media/image.h"
 #include "node/media/media.h"
@@ -135,6 +137,16 @@ static bool opt_image_format(const json_t *step, bg_image_format dflt, bg_image_
 
 /* ---- robots ---- */
 
+/* A measurement's output: no file, the input's name, the meta (stolen). */
+static void meta_output(const bg_robot_input *in, json_t *meta, bg_robot_outputs *out)
+{
+    bg_robot_output *o = add(out);
+    bg_strlcpy(o->name, in->name, sizeof(o->name));
+    bg_strlcpy(o->mime, in->mime[0] ? in->mime : "application/octet-stream", sizeof(o->mime));
+    o->size = in->size;
+    o->meta = meta;
+}
+
 static bg_err run_meta(const bg_robot_input *in, const bg_media_progress *p, bool full,
                        bg_robot_outputs *out)
 {
@@ -144,12 +156,36 @@ static bg_err run_meta(const bg_robot_input *in, const bg_media_progress *p, boo
                     : bg_media_loudness(in->path, p, &meta, &me);
     if (e != BG_OK)
         return media_fail(out, e, &me);
-    bg_robot_output *o = add(out);
-    bg_strlcpy(o->name, in->name, sizeof(o->name));
-    bg_strlcpy(o->mime, in->mime[0] ? in->mime : "application/octet-stream", sizeof(o->mime));
-    o->size = in->size;
-    o->meta = meta;
+    meta_output(in, meta, out);
     return BG_OK;
+}
+
+/* The /audio/encode options of step; *ext and *mime of the format. */
+static bool audio_encode_opts(const json_t *step, bg_audio_encode_opts *o, const char **ext,
+                              const char **mime, bg_robot_outputs *out)
+{
+    memset(o, 0, sizeof(*o));
+    o->format = "mp3";
+    int64_t bitrate, rate, channels;
+    double target = 0;
+    if (!opt_str(step, "format", &o->format, out) ||
+        !opt_int(step, "bitrate", 8000, 320000, 128000, &bitrate, out) ||
+        !opt_int(step, "sample_rate", 0, 192000, 0, &rate, out) ||
+        !opt_int(step, "channels", 0, 2, 0, &channels, out) ||
+        !opt_num(step, "start", 0, 1e7, &o->start_s, out) ||
+        !opt_num(step, "duration", 0, 1e7, &o->duration_s, out) ||
+        !opt_num(step, "loudness_target", -70, -5, &target, out))
+        return false;
+    o->bitrate = bitrate;
+    o->sample_rate = (int)rate;
+    o->channels = (int)channels;
+    o->normalize = json_object_get(step, "loudness_target") != NULL;
+    o->loudness_target = target;
+    if (!bg_media_audio_format(o->format, ext, mime)) {
+        fail(out, BG_EINVAL, "INVALID_OPTIONS", "format must be mp3, aac or opus");
+        return false;
+    }
+    return true;
 }
 
 static bg_err run_audio_encode(const bg_node *n, const json_t *step, const bg_robot_input *in,
@@ -157,26 +193,9 @@ static bg_err run_audio_encode(const bg_node *n, const json_t *step, const bg_ro
                                bg_robot_outputs *out)
 {
     bg_audio_encode_opts o;
-    memset(&o, 0, sizeof(o));
-    o.format = "mp3";
-    int64_t bitrate, rate, channels;
-    double target = 0;
-    if (!opt_str(step, "format", &o.format, out) ||
-        !opt_int(step, "bitrate", 8000, 320000, 128000, &bitrate, out) ||
-        !opt_int(step, "sample_rate", 0, 192000, 0, &rate, out) ||
-        !opt_int(step, "channels", 0, 2, 0, &channels, out) ||
-        !opt_num(step, "start", 0, 1e7, &o.start_s, out) ||
-        !opt_num(step, "duration", 0, 1e7, &o.duration_s, out) ||
-        !opt_num(step, "loudness_target", -70, -5, &target, out))
-        return BG_EINVAL;
-    o.bitrate = bitrate;
-    o.sample_rate = (int)rate;
-    o.channels = (int)channels;
-    o.normalize = json_object_get(step, "loudness_target") != NULL;
-    o.loudness_target = target;
     const char *ext = NULL, *mime = NULL;
-    if (!bg_media_audio_format(o.format, &ext, &mime))
-        return fail(out, BG_EINVAL, "INVALID_OPTIONS", "format must be mp3, aac or opus");
+    if (!audio_encode_opts(step, &o, &ext, &mime, out))
+        return BG_EINVAL;
     bg_robot_output *r = add(out);
     char abs[4200];
     if (!name_output(n, dir_rel, in->name, "", ext, r, abs, sizeof(abs)))
@@ -307,46 +326,75 @@ static bg_err run_resize(const bg_node *n, const json_t *step, const bg_robot_in
     return BG_OK;
 }
 
+/* The /audio/waveform options of step; *peaks = whether the JSON is wanted. */
+static bool waveform_opts(const json_t *step, bg_waveform_opts *o, bool *peaks,
+                          bg_robot_outputs *out)
+{
+    memset(o, 0, sizeof(*o));
+    int64_t w, h, bits;
+    const json_t *pk = json_object_get(step, "peaks");
+    *peaks = pk == NULL || json_is_true(pk);
+    if (!opt_int(step, "width", 0, BG_WAVEFORM_MAX_WIDTH, 0, &w, out) ||
+        !opt_int(step, "height", 0, BG_WAVEFORM_MAX_HEIGHT, 0, &h, out) ||
+        !opt_int(step, "bits", 0, 16, 0, &bits, out) ||
+        !opt_str(step, "foreground", &o->foreground, out) ||
+        !opt_str(step, "background", &o->background, out))
+        return false;
+    o->width = (int)w;
+    o->height = (int)h;
+    o->bits = (int)bits;
+    return true;
+}
+
+/* Names the waveform's PNG (and JSON when peaks) outputs: *png and *js
+ * point into out (js NULL without peaks). */
+static bool waveform_outputs(const bg_node *n, const char *dir_rel, const bg_robot_input *in,
+                             bool peaks, bg_robot_outputs *out, size_t *png, size_t *js,
+                             char *png_abs, char *json_abs, size_t cap)
+{
+    *png = out->n;
+    if (!name_output(n, dir_rel, in->name, "", "png", add(out), png_abs, cap))
+        return false;
+    *js = SIZE_MAX;
+    if (!peaks)
+        return true;
+    *js = out->n;
+    return name_output(n, dir_rel, in->name, "", "json", add(out), json_abs, cap);
+}
+
+/* Fills the waveform's outputs once its files are written. */
+static void waveform_done(bg_robot_outputs *out, size_t png, size_t js, const char *png_abs,
+                          const char *json_abs, json_t *meta)
+{
+    bg_robot_output *o = &out->v[png];
+    o->size = file_size(png_abs);
+    bg_strlcpy(o->mime, "image/png", sizeof(o->mime));
+    o->meta = meta;
+    if (js == SIZE_MAX)
+        return;
+    o = &out->v[js];
+    o->size = file_size(json_abs);
+    bg_strlcpy(o->mime, "application/json", sizeof(o->mime));
+    o->meta = json_incref(meta);
+}
+
 static bg_err run_waveform(const bg_node *n, const json_t *step, const bg_robot_input *in,
                            const char *dir_rel, const bg_media_progress *p, bg_robot_outputs *out)
 {
     bg_waveform_opts o;
-    memset(&o, 0, sizeof(o));
-    int64_t w, h, bits;
-    bool peaks = json_object_get(step, "peaks") == NULL || json_is_true(json_object_get(step, "peaks"));
-    if (!opt_int(step, "width", 0, BG_WAVEFORM_MAX_WIDTH, 0, &w, out) ||
-        !opt_int(step, "height", 0, BG_WAVEFORM_MAX_HEIGHT, 0, &h, out) ||
-        !opt_int(step, "bits", 0, 16, 0, &bits, out) ||
-        !opt_str(step, "foreground", &o.foreground, out) ||
-        !opt_str(step, "background", &o.background, out))
+    bool peaks;
+    if (!waveform_opts(step, &o, &peaks, out))
         return BG_EINVAL;
-    o.width = (int)w;
-    o.height = (int)h;
-    o.bits = (int)bits;
-    bg_robot_output *png = add(out);
     char png_abs[4200], json_abs[4200];
-    if (!name_output(n, dir_rel, in->name, "", "png", png, png_abs, sizeof(png_abs)))
+    size_t png, js;
+    if (!waveform_outputs(n, dir_rel, in, peaks, out, &png, &js, png_abs, json_abs, sizeof(png_abs)))
         return fail(out, BG_EIO, "OUTPUT_ERROR", "output path too long");
-    bg_robot_output *js = NULL;
-    if (peaks) {
-        js = add(out);
-        png = &out->v[out->n - 2];
-        if (!name_output(n, dir_rel, in->name, "", "json", js, json_abs, sizeof(json_abs)))
-            return fail(out, BG_EIO, "OUTPUT_ERROR", "output path too long");
-    }
     bg_media_err me = {{0}, {0}};
     json_t *meta = NULL;
     bg_err e = bg_media_waveform(in->path, png_abs, peaks ? json_abs : NULL, &o, p, &meta, &me);
     if (e != BG_OK)
         return media_fail(out, e, &me);
-    png->size = file_size(png_abs);
-    bg_strlcpy(png->mime, "image/png", sizeof(png->mime));
-    png->meta = meta;
-    if (js != NULL) {
-        js->size = file_size(json_abs);
-        bg_strlcpy(js->mime, "application/json", sizeof(js->mime));
-        js->meta = json_incref(meta);
-    }
+    waveform_done(out, png, js, png_abs, json_abs, meta);
     return BG_OK;
 }
 
@@ -376,4 +424,153 @@ bg_err bg_pl_robot_run(bg_node *n, const json_t *step, const bg_robot_input *in,
     char msg[160];
     snprintf(msg, sizeof(msg), "robot %s is not available on this branch", robot);
     return fail(out, BG_EMEDIA, "ROBOT_UNAVAILABLE", msg);
+}
+
+/* ---- several audio steps from one decode ---- */
+
+bool bg_pl_robot_audio_groupable(const json_t *step)
+{
+    const char *r = json_string_value(json_object_get(step, "robot"));
+    return r != NULL && (strcmp(r, "/meta/read") == 0 || strcmp(r, "/audio/loudness") == 0 ||
+                         strcmp(r, "/audio/encode") == 0 || strcmp(r, "/audio/waveform") == 0);
+}
+
+/* What one step of a group asked of the shared decode. */
+typedef struct group_step {
+    const char *robot;
+    size_t job;            /* its job in the decode */
+    bg_waveform_acc *acc;  /* waveform */
+    bool peaks;
+    const char *mime;      /* encode */
+    char abs[4200];        /* encode: the file; waveform: the PNG */
+    char json_abs[4200];   /* waveform: the JSON */
+    size_t first;          /* its first output in outs[i] */
+} group_step;
+
+/* Removes the files of the outputs from first on of each step, and drops
+ * those outputs. */
+static void group_undo(const bg_node *n, bg_robot_outputs *outs, const size_t *first, size_t nsteps)
+{
+    for (size_t i = 0; i < nsteps; i++) {
+        for (size_t k = first[i]; k < outs[i].n; k++) {
+            char abs[4200];
+            if (outs[i].v[k].path[0] && bg_pl_abspath(n, outs[i].v[k].path, abs, sizeof(abs)))
+                unlink(abs);
+            json_decref(outs[i].v[k].meta);
+        }
+        outs[i].n = first[i];
+    }
+}
+
+/* The full-window loudness job, added once and shared. */
+static size_t loudness_job(bg_audio_multi_job *jobs, size_t *nj, size_t *shared)
+{
+    if (*shared == SIZE_MAX) {
+        memset(&jobs[*nj], 0, sizeof(jobs[*nj]));
+        jobs[*nj].kind = BG_AUDIO_JOB_LOUDNESS;
+        *shared = (*nj)++;
+    }
+    return *shared;
+}
+
+/* Reads step i's options into its job and names its outputs. */
+static bool group_plan(bg_node *n, const json_t *step, const char *dir_rel, const bg_robot_input *in,
+                       group_step *g, bg_audio_multi_job *jobs, size_t *nj, size_t *loud,
+                       bg_robot_outputs *out)
+{
+    g->robot = json_string_value(json_object_get(step, "robot"));
+    g->first = out->n;
+    if (strcmp(g->robot, "/meta/read") == 0 || strcmp(g->robot, "/audio/loudness") == 0) {
+        g->job = loudness_job(jobs, nj, loud);
+        return true;
+    }
+    char abs_dir[4200];
+    if (!bg_pl_abspath(n, dir_rel, abs_dir, sizeof(abs_dir)) || bg_pl_mkdirs(abs_dir, true) != BG_OK)
+        return false;
+    bg_audio_multi_job *j = &jobs[*nj];
+    memset(j, 0, sizeof(*j));
+    g->job = (*nj)++;
+    if (strcmp(g->robot, "/audio/encode") == 0) {
+        const char *ext = NULL;
+        j->kind = BG_AUDIO_JOB_ENCODE;
+        j->out = g->abs;
+        return audio_encode_opts(step, &j->opts, &ext, &g->mime, out) &&
+               name_output(n, dir_rel, in->name, "", ext, add(out), g->abs, sizeof(g->abs));
+    }
+    bg_waveform_opts wo;
+    size_t png, js;
+    bg_media_err me = {{0}, {0}};
+    j->kind = BG_AUDIO_JOB_SAMPLES;
+    j->on_samples = bg_waveform_acc_on_samples;
+    if (!waveform_opts(step, &wo, &g->peaks, out) ||
+        bg_waveform_acc_create(&wo, 0, 0, &g->acc, &me) != BG_OK)
+        return false;
+    j->ud = g->acc;
+    return waveform_outputs(n, dir_rel, in, g->peaks, out, &png, &js, g->abs, g->json_abs,
+                            sizeof(g->abs));
+}
+
+/* Step i's outputs once the decode succeeded. */
+static bool group_finish(group_step *g, const bg_robot_input *in, const json_t *probe,
+                         json_t *results, bg_robot_outputs *out)
+{
+    json_t *r = json_array_get(results, g->job);
+    if (strcmp(g->robot, "/meta/read") == 0) {
+        json_t *meta = json_deep_copy(probe);
+        json_object_set_new(meta, "loudness", json_deep_copy(r));
+        meta_output(in, meta, out);
+    } else if (strcmp(g->robot, "/audio/loudness") == 0) {
+        meta_output(in, json_deep_copy(r), out);
+    } else if (strcmp(g->robot, "/audio/encode") == 0) {
+        bg_robot_output *o = &out->v[g->first];
+        o->size = file_size(g->abs);
+        bg_strlcpy(o->mime, g->mime, sizeof(o->mime));
+        o->meta = json_incref(r);
+    } else {
+        json_t *meta = NULL;
+        bg_media_err me = {{0}, {0}};
+        if (bg_waveform_acc_finish(g->acc, g->abs, g->peaks ? g->json_abs : NULL, &meta, &me) != BG_OK)
+            return false;
+        waveform_done(out, g->first, g->peaks ? g->first + 1 : SIZE_MAX, g->abs, g->json_abs, meta);
+    }
+    return true;
+}
+
+bg_err bg_pl_robot_run_audio_group(bg_node *n, const json_t *const *steps,
+                                   const char *const *dirs, size_t nsteps,
+                                   const bg_robot_input *in, const bg_media_progress *p,
+                                   bg_robot_outputs *outs)
+{
+    if (nsteps < 2 || nsteps > BG_ROBOT_GROUP_MAX)
+        return BG_EINVAL;
+    group_step *g = bg_xcalloc(nsteps, sizeof(*g));
+    size_t first[BG_ROBOT_GROUP_MAX];
+    bg_audio_multi_job jobs[BG_ROBOT_GROUP_MAX];
+    size_t nj = 0, loud = SIZE_MAX;
+    json_t *probe = NULL, *results = NULL;
+    bg_media_err me = {{0}, {0}};
+    bg_err e = BG_OK;
+    for (size_t i = 0; i < nsteps; i++)
+        first[i] = outs[i].n;
+    /* Audio that the probe does not see goes the one-step way, where each
+     * robot says what is wrong with it. */
+    if (bg_media_probe(in->path, &probe, &me) != BG_OK ||
+        !json_is_true(json_object_get(probe, "has_audio")))
+        e = BG_EMEDIA;
+    for (size_t i = 0; e == BG_OK && i < nsteps; i++)
+        if (!group_plan(n, steps[i], dirs[i], in, &g[i], jobs, &nj, &loud, &outs[i]))
+            e = BG_EINVAL;
+    if (e == BG_OK)
+        e = bg_media_audio_multi(in->path, jobs, nj, p, &results, &me);
+    for (size_t i = 0; e == BG_OK && i < nsteps; i++)
+        if (!group_finish(&g[i], in, probe, results, &outs[i]))
+            e = BG_EIO;
+    if (e != BG_OK)
+        group_undo(n, outs, first, nsteps);
+    for (size_t i = 0; i < nsteps; i++)
+        bg_waveform_acc_destroy(g[i].acc);
+    free(g);
+    json_decref(results);
+    json_decref(probe);
+    return e;
 }

@@ -709,13 +709,17 @@ static void test_audio_preview_end_to_end(void **state)
     assert_int_equal(count_events(sse, "assembly:executing", NULL), 1);
     long exec = find_event(sse, 0, "assembly:executing", NULL);
     assert_true(exec > last_progress);
-    const char *steps[] = {"meta", "preview"};
-    for (size_t k = 0; k < 2; k++) {
+    /* The four steps share one decode of the upload: every one starts
+     * before any is done (one at a time, meta would be done before the
+     * preview starts). */
+    const char *steps[] = {"meta", "preview", "waveform", "loudness"};
+    long first_done = find_event(sse, 0, "step:done", NULL);
+    for (size_t k = 0; k < 4; k++) {
         assert_int_equal(count_events(sse, "step:start", steps[k]), 1);
         assert_int_equal(count_events(sse, "step:done", steps[k]), 1);
         long s0 = find_event(sse, 0, "step:start", steps[k]);
         long s1 = find_event(sse, 0, "step:done", steps[k]);
-        assert_true(exec < s0 && s0 < s1);
+        assert_true(exec < s0 && s0 < s1 && s0 < first_done);
     }
     for (size_t i = 0; i < sse->n; i++) {
         if (strcmp(sse->ev[i].name, "step:progress") != 0)
@@ -742,7 +746,23 @@ static void test_audio_preview_end_to_end(void **state)
     json_t *up = json_array_get(json_object_get(st, "uploads"), 0);
     assert_true(str_is(up, "md5hash", M.t1.md5) && str_is(up, "name", "t1.wav"));
     json_t *results = json_object_get(st, "results");
-    assert_int_equal(json_object_size(results), 2);
+    assert_int_equal(json_object_size(results), 4);
+    /* Waveform: a PNG and its JSON peaks; loudness: the measurement, the
+     * same one meta carries. */
+    json_t *wf = json_object_get(results, "waveform");
+    assert_int_equal(json_array_size(wf), 2);
+    assert_true(str_is(json_array_get(wf, 0), "name", "t1.png") &&
+                str_is(json_array_get(wf, 0), "mime", "image/png"));
+    assert_true(str_is(json_array_get(wf, 1), "name", "t1.json") &&
+                str_is(json_array_get(wf, 1), "mime", "application/json"));
+    json_t *wmeta = json_object_get(json_array_get(wf, 0), "meta");
+    assert_int_equal(json_integer_value(json_object_get(wmeta, "length")), 1800);
+    json_t *loud = json_object_get(json_array_get(json_object_get(results, "loudness"), 0), "meta");
+    double lufs = json_number_value(json_object_get(loud, "integrated_lufs"));
+    assert_true(json_is_number(json_object_get(loud, "integrated_lufs")) && lufs < 0 && lufs > -70);
+    json_t *mloud = json_object_get(
+        json_object_get(json_array_get(json_object_get(results, "meta"), 0), "meta"), "loudness");
+    assert_true(json_equal(loud, mloud));
     json_t *meta = json_object_get(results, "meta");
     assert_int_equal(json_array_size(meta), 1);
     double mdur = json_number_value(
