@@ -330,6 +330,8 @@ static run_result run_group(run_ctx *x, const json_t *const *steps, const char *
     } else if (e != BG_OK) {
         job_log(BG_LOG_INFO, x, "shared decode not possible; running the steps one by one",
                 json_pack("{s:s}", "step", names[0]));
+        for (size_t k = 0; k < n; k++) /* what earlier inputs of the group wrote */
+            bg_pl_robot_outputs_remove(x->n, &outs[k]);
         for (size_t k = 0; k < n && rr == RUN_OK; k++) {
             x->step = names[k];
             rr = run_step(x, steps[k], s, false);

@@ -124,6 +124,9 @@ bg_err bg_pl_robot_run(bg_node *n, const json_t *step, const struct bg_robot_inp
                        const char *dir_rel, const struct bg_media_progress *p,
                        bg_robot_outputs *out);
 void bg_pl_robot_outputs_clear(bg_robot_outputs *out);
+/* Removes the files of out's outputs and drops them (a step that will not
+ * be stored). */
+void bg_pl_robot_outputs_remove(const bg_node *n, bg_robot_outputs *out);
 
 /* Steps that can share one decode of their input: /meta/read,
  * /audio/loudness, /audio/encode and /audio/waveform on the same `use`. */

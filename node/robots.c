@@ -147,12 +147,28 @@ static void meta_output(const bg_robot_input *in, json_t *meta, bg_robot_outputs
     o->meta = meta;
 }
 
-static bg_err run_meta(const bg_robot_input *in, const bg_media_progress *p, bool full,
-                       bg_robot_outputs *out)
+/* /meta/read's "loudness" option: measure the audio's loudness too
+ * (default true; false makes the step a probe only). */
+static bool opt_meta_loudness(const json_t *step, bool *v, bg_robot_outputs *out)
+{
+    const json_t *j = json_object_get(step, "loudness");
+    *v = j == NULL || json_is_true(j);
+    if (j != NULL && !json_is_boolean(j)) {
+        fail(out, BG_EINVAL, "INVALID_OPTIONS", "loudness must be true or false");
+        return false;
+    }
+    return true;
+}
+
+static bg_err run_meta(const json_t *step, const bg_robot_input *in, const bg_media_progress *p,
+                       bool full, bg_robot_outputs *out)
 {
     bg_media_err me = {{0}, {0}};
     json_t *meta = NULL;
-    bg_err e = full ? bg_media_meta_read(in->path, true, p, &meta, &me)
+    bool loud = true;
+    if (full && !opt_meta_loudness(step, &loud, out))
+        return BG_EINVAL;
+    bg_err e = full ? bg_media_meta_read(in->path, loud, p, &meta, &me)
                     : bg_media_loudness(in->path, p, &meta, &me);
     if (e != BG_OK)
         return media_fail(out, e, &me);
@@ -405,9 +421,9 @@ bg_err bg_pl_robot_run(bg_node *n, const json_t *step, const bg_robot_input *in,
     if (robot == NULL)
         return fail(out, BG_EINVAL, "INVALID_OPTIONS", "the step has no robot");
     if (strcmp(robot, "/meta/read") == 0)
-        return run_meta(in, p, true, out);
+        return run_meta(step, in, p, true, out);
     if (strcmp(robot, "/audio/loudness") == 0)
-        return run_meta(in, p, false, out);
+        return run_meta(step, in, p, false, out);
     char abs[4200];
     if (!bg_pl_abspath(n, dir_rel, abs, sizeof(abs)) || bg_pl_mkdirs(abs, true) != BG_OK)
         return fail(out, BG_EIO, "OUTPUT_ERROR", "cannot create the step's output directory");
@@ -447,19 +463,28 @@ typedef struct group_step {
     size_t first;          /* its first output in outs[i] */
 } group_step;
 
-/* Removes the files of the outputs from first on of each step, and drops
- * those outputs. */
+/* Removes the files of out's outputs from first on, and drops them. */
+static void outputs_undo(const bg_node *n, bg_robot_outputs *out, size_t first)
+{
+    for (size_t k = first; k < out->n; k++) {
+        char abs[4200];
+        if (out->v[k].path[0] && bg_pl_abspath(n, out->v[k].path, abs, sizeof(abs)))
+            unlink(abs);
+        json_decref(out->v[k].meta);
+    }
+    if (first < out->n)
+        out->n = first;
+}
+
+void bg_pl_robot_outputs_remove(const bg_node *n, bg_robot_outputs *out)
+{
+    outputs_undo(n, out, 0);
+}
+
 static void group_undo(const bg_node *n, bg_robot_outputs *outs, const size_t *first, size_t nsteps)
 {
-    for (size_t i = 0; i < nsteps; i++) {
-        for (size_t k = first[i]; k < outs[i].n; k++) {
-            char abs[4200];
-            if (outs[i].v[k].path[0] && bg_pl_abspath(n, outs[i].v[k].path, abs, sizeof(abs)))
-                unlink(abs);
-            json_decref(outs[i].v[k].meta);
-        }
-        outs[i].n = first[i];
-    }
+    for (size_t i = 0; i < nsteps; i++)
+        outputs_undo(n, &outs[i], first[i]);
 }
 
 /* The full-window loudness job, added once and shared. */
@@ -480,8 +505,13 @@ static bool group_plan(bg_node *n, const json_t *step, const char *dir_rel, cons
 {
     g->robot = json_string_value(json_object_get(step, "robot"));
     g->first = out->n;
+    g->job = SIZE_MAX;
+    bool measure = true;
+    if (strcmp(g->robot, "/meta/read") == 0 && !opt_meta_loudness(step, &measure, out))
+        return false;
     if (strcmp(g->robot, "/meta/read") == 0 || strcmp(g->robot, "/audio/loudness") == 0) {
-        g->job = loudness_job(jobs, nj, loud);
+        if (measure)
+            g->job = loudness_job(jobs, nj, loud);
         return true;
     }
     char abs_dir[4200];
@@ -514,10 +544,11 @@ static bool group_plan(bg_node *n, const json_t *step, const char *dir_rel, cons
 static bool group_finish(group_step *g, const bg_robot_input *in, const json_t *probe,
                          json_t *results, bg_robot_outputs *out)
 {
-    json_t *r = json_array_get(results, g->job);
+    json_t *r = g->job == SIZE_MAX ? NULL : json_array_get(results, g->job);
     if (strcmp(g->robot, "/meta/read") == 0) {
         json_t *meta = json_deep_copy(probe);
-        json_object_set_new(meta, "loudness", json_deep_copy(r));
+        if (r != NULL)
+            json_object_set_new(meta, "loudness", json_deep_copy(r));
         meta_output(in, meta, out);
     } else if (strcmp(g->robot, "/audio/loudness") == 0) {
         meta_output(in, json_deep_copy(r), out);
