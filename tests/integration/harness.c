@@ -62,8 +62,99 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
     return remove(path);
 }
 
+/* ---- the secret scan (tests/integration/secret_scan.sh) ----
+ * With $BG_TH_SECRETS_FILE set, every secret a test sends or receives
+ * (bearer tokens, and JSON fields named like secrets in request and
+ * response bodies) is appended to that file, one per line. With
+ * $BG_TH_LOG_DIR set, bg_th_rmtree first copies every *.log under the tree
+ * (the branches' stdout and stderr) into that directory. The scan, run by
+ * ctest after the integration tests, searches those logs for every secret. */
+
+void bg_th_note_secret(const char *s)
+{
+    const char *path = getenv("BG_TH_SECRETS_FILE");
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (path == NULL || path[0] == '\0' || n < 8 || n > 4096 || strchr(s, '\n') != NULL)
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0)
+        return;
+    char *line = malloc(n + 1);
+    memcpy(line, s, n);
+    line[n] = '\n';
+    ssize_t w = write(fd, line, n + 1); /* one write: lines stay whole across threads */
+    (void)w;
+    free(line);
+    close(fd);
+}
+
+static bool secret_field(const char *key)
+{
+    static const char *const names[] = {"password", "api_key", "key", "parent_key", "secret",
+                                        "webhook_secret", "token", "new_api_key", "shared_key",
+                                        "access_token", "refresh_token"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(key, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static void note_json_secrets(const json_t *j, int depth)
+{
+    if (depth > 32)
+        return;
+    if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)j, k, v) {
+            if (json_is_string(v) && secret_field(k))
+                bg_th_note_secret(json_string_value(v));
+            else
+                note_json_secrets(v, depth + 1);
+        }
+    } else if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++)
+            note_json_secrets(json_array_get(j, i), depth + 1);
+    }
+}
+
+static void note_body_secrets(const char *body, size_t len)
+{
+    if (getenv("BG_TH_SECRETS_FILE") == NULL || body == NULL || len == 0 || len > (1u << 20))
+        return;
+    json_t *j = json_loadb(body, len, 0, NULL);
+    note_json_secrets(j, 0);
+    json_decref(j);
+}
+
+static int keep_log(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+    (void)st;
+    (void)f;
+    const char *dir = getenv("BG_TH_LOG_DIR");
+    size_t n = strlen(path);
+    if (type != FTW_F || n < 4 || strcmp(path + n - 4, ".log") != 0)
+        return 0;
+    static unsigned seq;
+    char dst[600];
+    snprintf(dst, sizeof(dst), "%s/%ld-%u-%s", dir, (long)getpid(),
+             __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED), strrchr(path, '/') + 1);
+    size_t len = 0;
+    char *data = bg_th_read_file(path, &len);
+    FILE *out = data != NULL ? fopen(dst, "wb") : NULL;
+    if (out != NULL) {
+        fwrite(data, 1, len, out);
+        fclose(out);
+    }
+    free(data);
+    return 0;
+}
+
 void bg_th_rmtree(const char *dir)
 {
+    const char *logs = getenv("BG_TH_LOG_DIR");
+    if (logs != NULL && logs[0] != '\0')
+        nftw(dir, keep_log, 16, FTW_PHYS);
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -141,6 +232,7 @@ int bg_th_start(bg_th_proc *p, const char *dir, const char *const *extra, const 
             if (t != NULL) {
                 trim(t);
                 snprintf(p->token, sizeof(p->token), "%s", t);
+                bg_th_note_secret(p->token);
                 free(t);
             }
             return 0;
@@ -240,6 +332,8 @@ int bg_th_http(const char *method, const char *url, const char *token, const cha
                size_t len, const char *const *extra_headers, bool http2, bg_th_resp *r)
 {
     memset(r, 0, sizeof(*r));
+    bg_th_note_secret(token);
+    note_body_secrets(body, len);
     CURL *c = curl_easy_init();
     struct curl_slist *h = NULL;
     char auth[8300];
@@ -276,6 +370,7 @@ int bg_th_http(const char *method, const char *url, const char *token, const cha
     r->body = b.p;
     r->len = b.len;
     r->headers = hb.p;
+    note_body_secrets(r->body, r->len);
     if (rc != CURLE_OK)
         fprintf(stderr, "http %s %s: %s\n", method, url, curl_easy_strerror(rc));
     return rc == CURLE_OK ? 0 : -1;
@@ -661,6 +756,7 @@ static int sse_run(bg_th_sse *s)
     struct curl_slist *h = NULL;
     char *auth = NULL;
     char lei[64];
+    bg_th_note_secret(s->token);
     if (s->token != NULL && asprintf(&auth, "Authorization: Bearer %s", s->token) > 0)
         h = curl_slist_append(h, auth);
     if (s->last_event_id >= 0) {

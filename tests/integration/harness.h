@@ -32,8 +32,15 @@ typedef struct bg_th_resp {
 /* A fresh empty directory under $TMPDIR (or /tmp); out holds 256 bytes. */
 void bg_th_tmpdir(char *out);
 
-/* Removes a directory tree (best effort). */
+/* Removes a directory tree (best effort). With $BG_TH_LOG_DIR set, its
+ * *.log files are first copied there for the secret scan. */
 void bg_th_rmtree(const char *dir);
+
+/* Records s (when 8..4096 bytes, one line) in $BG_TH_SECRETS_FILE, if set:
+ * the secret scan fails when any branch log contains it. bg_th_http, the
+ * SSE client and bg_th_start record tokens and secret-named JSON fields
+ * themselves; call this for secrets a test sends another way. */
+void bg_th_note_secret(const char *s);
 
 /* Starts `branchgate serve --data dir --listen 127.0.0.1:0 [extra...]`
  * with extra environment entries ("KEY=VALUE"), and waits (10 s deadline)
