@@ -68,6 +68,7 @@ static const char *reason_of(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 507: return "Insufficient Storage";
     case 508: return "Loop Detected";
     default: return "Unknown";
     }

@@ -95,6 +95,19 @@ bg_err bg_node_create(const bg_config *cfg, const char *data_dir, bg_node **out)
         bg_node_token_hash(n, cfg->admin_token, strlen(cfg->admin_token), n->env_token_hash);
         n->has_env_token = true;
     }
+    /* The fault-injection test hook, off unless a test asks for it. */
+    const char *faults = getenv("BRANCHGATE_TEST_FAULTS");
+    unsigned busy = 0, ioerr = 0;
+    if (e == BG_OK && faults != NULL && faults[0] != '\0') {
+        if (!bg_registry_faults_parse(faults, &busy, &ioerr)) {
+            bg_log(BG_LOG_ERROR, NULL, "BRANCHGATE_TEST_FAULTS: expected busy_every=N,ioerr_every=M");
+            e = BG_EINVAL;
+        } else {
+            bg_log(BG_LOG_WARN, NULL, "test faults on: 1 in %u writes busy, 1 in %u an I/O error",
+                   busy, ioerr);
+            bg_registry_faults_set(busy, ioerr);
+        }
+    }
     /* The copy of the environment token is not needed any more. */
     bg_sig_wipe(n->cfg.admin_token, sizeof(n->cfg.admin_token));
     if (e == BG_OK)

@@ -52,9 +52,13 @@ static void unlock_upload(bg_node *n, const char *id)
 /* ---- bytes on disk ---- */
 
 /* Writes the chunk at offset, dropping whatever a crash left past it, and
- * makes it durable. */
-static bg_err write_chunk(const bg_node *n, const bg_upload_row *u, const bg_tus_chunk *c)
+ * makes it durable. On failure the file is cut back to offset (a partial
+ * chunk would hold disk space for nothing) and *full says whether the disk
+ * or the quota is full. */
+static bg_err write_chunk(const bg_node *n, const bg_upload_row *u, const bg_tus_chunk *c,
+                          bool *full)
 {
+    *full = false;
     char path[4200];
     if (!bg_pl_abspath(n, u->path, path, sizeof(path)))
         return BG_EIO;
@@ -72,6 +76,7 @@ static bg_err write_chunk(const bg_node *n, const bg_upload_row *u, const bg_tus
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
+            *full = w < 0 && (errno == ENOSPC || errno == EDQUOT);
             e = BG_EIO;
             break;
         }
@@ -79,10 +84,23 @@ static bg_err write_chunk(const bg_node *n, const bg_upload_row *u, const bg_tus
         at += w;
         left -= (size_t)w;
     }
-    if (e == BG_OK && fsync(fd) != 0)
+    if (e == BG_OK && fsync(fd) != 0) {
+        *full = errno == ENOSPC || errno == EDQUOT;
         e = BG_EIO;
+    }
+    if (e != BG_OK && ftruncate(fd, (off_t)c->offset) != 0)
+        bg_log(BG_LOG_WARN, NULL, "upload %s: cannot cut a failed chunk off", u->id);
     close(fd);
     return e;
+}
+
+/* Cuts the upload's file back to its recorded offset (after a chunk that
+ * was written but could not be recorded). */
+static void cut_back(const bg_node *n, const bg_upload_row *u, int64_t offset)
+{
+    char path[4200];
+    if (bg_pl_abspath(n, u->path, path, sizeof(path)) && truncate(path, (off_t)offset) != 0)
+        bg_log(BG_LOG_WARN, NULL, "upload %s: cannot cut an unrecorded chunk off", u->id);
 }
 
 static bool checksum_ok(const bg_tus_chunk *c)
@@ -357,9 +375,11 @@ bg_err bg_pipeline_upload_create(bg_node *n, bg_registry *reg, const bg_actor *w
     if (first != NULL && first->len > 0) {
         bg_tus_chunk c = *first;
         c.offset = 0;
-        if (write_chunk(n, &u, &c) != BG_OK) {
+        bool full = false;
+        if (write_chunk(n, &u, &c, &full) != BG_OK) {
             remove_upload_dir(n, &u);
-            return bg_pl_nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot store the upload's bytes");
+            return full ? bg_pl_nerr(ne, BG_EIO, "STORAGE_FULL", "the branch's disk is full")
+                        : bg_pl_nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot store the upload's bytes");
         }
         absorb(&u, c.data, c.len);
         u.offset = (int64_t)c.len;
@@ -425,8 +445,11 @@ static bg_err patch_locked(bg_node *n, bg_registry *reg, const bg_actor *who, bg
     if (e != BG_OK)
         return e;
     bg_registry_assembly_clear(&a);
-    if (write_chunk(n, u, c) != BG_OK)
-        return bg_pl_nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot store the upload's bytes");
+    bool full = false;
+    if (write_chunk(n, u, c, &full) != BG_OK)
+        return full ? bg_pl_nerr(ne, BG_EIO, "STORAGE_FULL", "the branch's disk is full")
+                    : bg_pl_nerr(ne, BG_EIO, "STORAGE_ERROR", "cannot store the upload's bytes");
+    int64_t before = u->offset;
     absorb(u, c->data, c->len);
     u->offset += (int64_t)c->len;
     bool started = false;
@@ -435,8 +458,10 @@ static bg_err patch_locked(bg_node *n, bg_registry *reg, const bg_actor *who, bg
         e = record(n, reg, u, u->organization_id, &started);
         e = e == BG_OK ? bg_pl_tx_commit(n, reg) : (bg_pl_tx_rollback(n, reg), e);
     }
-    if (e != BG_OK)
+    if (e != BG_OK) {
+        cut_back(n, u, before);
         return bg_pl_db_err(ne, reg, e);
+    }
     if (started)
         bg_pl_jobs_wake(n);
     return BG_OK;

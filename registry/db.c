@@ -270,6 +270,8 @@ const char *bg_registry_version(void)
     return sqlite3_libversion();
 }
 
+static bg_err map_rc(int rc);
+
 bg_err bg_reg_err(bg_registry *r, int rc)
 {
     switch (rc & 0xff) {
@@ -281,6 +283,11 @@ bg_err bg_reg_err(bg_registry *r, int rc)
         break;
     }
     snprintf(r->errmsg, sizeof(r->errmsg), "%s", r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+    return map_rc(rc);
+}
+
+static bg_err map_rc(int rc)
+{
     switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -330,7 +337,12 @@ sqlite3_stmt *bg_reg_stmt(bg_registry *r, const char *sql)
 
 bg_err bg_reg_exec_stmt(bg_registry *r, sqlite3_stmt *st)
 {
-    int rc = sqlite3_step(st);
+    int rc = bg_reg_fault(r);
+    if (rc != SQLITE_OK) {
+        sqlite3_reset(st);
+        return map_rc(rc);
+    }
+    rc = sqlite3_step(st);
     bg_err e = bg_reg_err(r, rc);
     sqlite3_reset(st);
     return e;
@@ -489,12 +501,16 @@ bg_err bg_registry_ping(bg_registry *r)
 
 bg_err bg_registry_begin(bg_registry *r)
 {
-    return exec(r, "BEGIN IMMEDIATE");
+    int rc = bg_reg_fault(r);
+    return rc != SQLITE_OK ? map_rc(rc) : exec(r, "BEGIN IMMEDIATE");
 }
 
 bg_err bg_registry_commit(bg_registry *r)
 {
-    return exec(r, "COMMIT");
+    /* An injected failure leaves the transaction open, as a real failed
+     * COMMIT does: the caller rolls back. */
+    int rc = bg_reg_fault(r);
+    return rc != SQLITE_OK ? map_rc(rc) : exec(r, "COMMIT");
 }
 
 void bg_registry_rollback(bg_registry *r)

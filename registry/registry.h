@@ -26,6 +26,16 @@
 
 typedef struct bg_registry bg_registry;
 
+/* Test hook (registry/fault.c): from now on a write statement, BEGIN or
+ * COMMIT of any connection in the process fails, on average once in
+ * busy_every with BG_EBUSY and once in ioerr_every with BG_EIO, without
+ * running (pseudo-random, 0 = never; both 0 = off). Only for fault-injection tests: a branch turns it on when
+ * started with BRANCHGATE_TEST_FAULTS. */
+void bg_registry_faults_set(unsigned busy_every, unsigned ioerr_every);
+/* Parses "busy_every=N,ioerr_every=M" (either may be left out; N, M in
+ * 2..1000000). False for anything else or when both are 0. */
+bool bg_registry_faults_parse(const char *spec, unsigned *busy_every, unsigned *ioerr_every);
+
 typedef struct bg_registry_opts {
     int busy_timeout_ms;    /* how long a writer waits for the lock */
     bool synchronous_full;  /* PRAGMA synchronous=FULL instead of NORMAL */

@@ -32,6 +32,9 @@ bg_err bg_reg_err(bg_registry *r, int rc);
 
 /* Steps a statement that returns no rows; maps the result. */
 bg_err bg_reg_exec_stmt(bg_registry *r, sqlite3_stmt *st);
+/* The fault hook (fault.c): SQLITE_OK, or the code to fail the current
+ * write, BEGIN or COMMIT with (its message in r->errmsg). */
+int bg_reg_fault(bg_registry *r);
 
 /* Steps st to the end, reading each row into a growing array of elements
  * of `size` bytes with read(st, element). On success *out (malloc'ed, NULL

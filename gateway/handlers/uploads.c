@@ -139,14 +139,17 @@ static bg_gw_job *tus_job(bg_reqctx *rc, tus_state *t, bg_gw_work_fn work, bg_gw
     return job;
 }
 
-/* Errors of a tus worker stage: 460 for a checksum mismatch. */
+/* Errors of a tus worker stage: 460 for a checksum mismatch, 507 when the
+ * branch's disk is full. */
 static bool reply_error(bg_reqctx *rc, bg_gw_job *job)
 {
     if (job->err == BG_OK)
         return false;
-    int status = job->err_code && strcmp(job->err_code, "CHECKSUM_MISMATCH") == 0
-                     ? 460
-                     : bg_gw_status_of(job->err);
+    int status = bg_gw_status_of(job->err);
+    if (job->err_code && strcmp(job->err_code, "CHECKSUM_MISMATCH") == 0)
+        status = 460;
+    else if (job->err_code && strcmp(job->err_code, "STORAGE_FULL") == 0)
+        status = 507;
     if (status >= 500)
         bg_log(BG_LOG_ERROR, rc->request_id, "upload failed: %s", job->err_msg);
     tus_error(rc, status, job->err_code, job->err_msg);
