@@ -17,6 +17,15 @@
  *     the ones sent, other requests keep working, and once the upload is
  *     deleted the space is back. (Skipped when tmpfs cannot be mounted,
  *     i.e. not root.)
+ *  3. Peers that misbehave: one accepts and never answers, one answers
+ *     garbage, one answers 500, one drips a byte every 200 ms. Pings to
+ *     each end within the peer timeout with a JSON answer while the branch
+ *     keeps serving health checks; a sync queued to all four stays in the
+ *     outbox (retried, never dropped, kept across a SIGKILL); the breaker
+ *     opens.
+ *  4. Slowloris: 2000 connections that send half a request and then
+ *     nothing; the branch keeps answering other clients, and is whole
+ *     after they go.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -25,7 +34,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +411,319 @@ static void test_disk_full(void **state)
     umount(mnt);
 }
 
+/* ---- 3. peers that misbehave ---- */
+
+typedef enum { BAD_SILENT, BAD_GARBAGE, BAD_500, BAD_DRIP, BAD_KINDS } bad_kind;
+static const char *const bad_names[BAD_KINDS] = {"silent", "garbage", "err500", "drip"};
+
+typedef struct bad_peer {
+    bad_kind kind;
+    int lfd;
+    int port;
+    int held[256]; /* the silent peer's connections, kept open */
+    int nheld;
+} bad_peer;
+
+static volatile int bad_stop;
+
+static int listen_any(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 512) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &al) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void *drip_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
+    for (size_t i = 0; !bad_stop && i < 600; i++) {
+        char c = head[i % (sizeof(head) - 1)];
+        if (send(fd, &c, 1, MSG_NOSIGNAL) != 1)
+            break;
+        bg_th_nap_ms(200);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *bad_main(void *arg)
+{
+    bad_peer *b = arg;
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    while (!bad_stop) {
+        struct pollfd pf = {b->lfd, POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        int c = accept(b->lfd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char buf[4096];
+        struct pollfd rf = {c, POLLIN, 0};
+        if (poll(&rf, 1, 1000) > 0)
+            (void)!recv(c, buf, sizeof(buf), 0);
+        if (b->kind == BAD_SILENT) {
+            if (b->nheld < 256)
+                b->held[b->nheld++] = c;
+            else
+                close(c);
+        } else if (b->kind == BAD_GARBAGE) {
+            for (size_t i = 0; i < sizeof(buf); i++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf[i] = (char)x;
+            }
+            (void)!send(c, buf, sizeof(buf), MSG_NOSIGNAL);
+            close(c);
+        } else if (b->kind == BAD_500) {
+            static const char r[] = "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
+                                    "application/json\r\nContent-Length: 2\r\n"
+                                    "Connection: close\r\n\r\n{}";
+            (void)!send(c, r, sizeof(r) - 1, MSG_NOSIGNAL);
+            close(c);
+        } else {
+            pthread_t t;
+            if (pthread_create(&t, NULL, drip_main, (void *)(intptr_t)c) == 0)
+                pthread_detach(t);
+            else
+                close(c);
+        }
+    }
+    for (int i = 0; i < b->nheld; i++)
+        close(b->held[i]);
+    return NULL;
+}
+
+typedef struct ping_arg {
+    const bg_th_proc *p;
+    const char *name;
+    long status;
+    long long ms;
+    char body[400];
+} ping_arg;
+
+static void *ping_main(void *arg)
+{
+    ping_arg *a = arg;
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/branches/%s/ping", a->name);
+    long long t0 = bg_th_now_ms();
+    bg_th_resp r;
+    bg_th_post_json(a->p, path, a->p->token, "{}", &r);
+    a->ms = bg_th_now_ms() - t0;
+    a->status = r.status;
+    snprintf(a->body, sizeof(a->body), "%s", r.body ? r.body : "");
+    bg_th_resp_free(&r);
+    return NULL;
+}
+
+static json_t *branch_status(const bg_th_proc *p, const char *name)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "/api/v1/branches/%s/status", name);
+    bg_th_resp r;
+    bg_th_get(p, path, p->token, &r);
+    json_t *j = r.status == 200 ? bg_th_json(&r) : NULL;
+    bg_th_resp_free(&r);
+    return j;
+}
+
+static void test_bad_peers(void **state)
+{
+    (void)state;
+    bad_peer peers[BAD_KINDS];
+    pthread_t th[BAD_KINDS];
+    bad_stop = 0;
+    for (int k = 0; k < BAD_KINDS; k++) {
+        memset(&peers[k], 0, sizeof(peers[k]));
+        peers[k].kind = (bad_kind)k;
+        peers[k].lfd = listen_any(&peers[k].port);
+        assert_true(peers[k].lfd >= 0);
+        assert_int_equal(pthread_create(&th[k], NULL, bad_main, &peers[k]), 0);
+    }
+    char dir[320];
+    snprintf(dir, sizeof(dir), "%s/peers", T.root);
+    const char *env[] = {"BRANCHGATE_PEERS_TIMEOUT_MS=1500",
+                         "BRANCHGATE_PEERS_CONNECT_TIMEOUT_MS=500",
+                         "BRANCHGATE_PEERS_PING_INTERVAL_MS=86400000",
+                         "BRANCHGATE_PEERS_BREAKER_FAILURES=3",
+                         "BRANCHGATE_PEERS_BREAKER_OPEN_MS=600000",
+                         "BRANCHGATE_OUTBOX_BACKOFF_MAX_S=1",
+                         NULL};
+    bg_th_proc p;
+    if (bg_th_start(&p, dir, NULL, env) != 0) {
+        print_log(&p);
+        fail();
+    }
+    for (int k = 0; k < BAD_KINDS; k++) {
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", peers[k].port);
+        assert_true(bg_th_register(&p, bad_names[k], url, "master_branch",
+                                   "bad-peer-shared-key-0123456789abcdef"));
+    }
+    /* Four pings at once; meanwhile the branch answers health checks. */
+    ping_arg pa[BAD_KINDS];
+    pthread_t pt[BAD_KINDS];
+    for (int k = 0; k < BAD_KINDS; k++) {
+        pa[k] = (ping_arg){.p = &p, .name = bad_names[k]};
+        assert_int_equal(pthread_create(&pt[k], NULL, ping_main, &pa[k]), 0);
+    }
+    int healthy = 0;
+    for (int i = 0; i < 10; i++) {
+        bg_th_resp r;
+        if (bg_th_get(&p, "/healthz", NULL, &r) == 0 && r.status == 200)
+            healthy++;
+        bg_th_resp_free(&r);
+        bg_th_nap_ms(50);
+    }
+    assert_int_equal(healthy, 10);
+    for (int k = 0; k < BAD_KINDS; k++) {
+        pthread_join(pt[k], NULL);
+        fprintf(stderr, "ping %s: %ld after %lld ms: %.200s\n", bad_names[k], pa[k].status,
+                pa[k].ms, pa[k].body);
+        /* A JSON answer, bounded by the peer timeout (1.5 s) plus slack. */
+        json_t *j = json_loads(pa[k].body, 0, NULL);
+        assert_non_null(j);
+        json_decref(j);
+        assert_true(pa[k].status == 200 || pa[k].status == 502 || pa[k].status == 504);
+        assert_true(pa[k].ms < 15000);
+    }
+
+    /* A sync to all four: accepted, then kept in the outbox. */
+    bg_th_resp r;
+    assert_int_equal(bg_th_post_json(&p, "/api/v1/organizations", p.token,
+                                     "{\"name\":\"to-bad-peers\"}", &r),
+                     0);
+    assert_int_equal(r.status, 201);
+    json_t *org = bg_th_json(&r);
+    bg_th_resp_free(&r);
+    char path[200], body[300];
+    snprintf(path, sizeof(path), "/api/v1/organizations/%s/sync",
+             json_string_value(json_object_get(org, "id")));
+    json_decref(org);
+    snprintf(body, sizeof(body), "{\"branches\":[\"%s\",\"%s\",\"%s\",\"%s\"]}", bad_names[0],
+             bad_names[1], bad_names[2], bad_names[3]);
+    assert_int_equal(bg_th_post_json(&p, path, p.token, body, &r), 0);
+    assert_int_equal(r.status, 202);
+    bg_th_resp_free(&r);
+    /* Attempts accumulate; nothing leaves the outbox; the breakers open. */
+    long long deadline = bg_th_now_ms() + 60000;
+    int settled = 0;
+    while (settled < BAD_KINDS && bg_th_now_ms() < deadline) {
+        settled = 0;
+        for (int k = 0; k < BAD_KINDS; k++) {
+            json_t *st = branch_status(&p, bad_names[k]);
+            json_t *ob = json_object_get(st, "outbox");
+            if (json_integer_value(json_object_get(ob, "depth")) == 1 &&
+                json_integer_value(json_object_get(ob, "attempts")) >= 2 &&
+                json_is_string(json_object_get(ob, "last_error")))
+                settled++;
+            json_decref(st);
+        }
+        if (settled < BAD_KINDS)
+            bg_th_nap_ms(200);
+    }
+    for (int k = 0; k < BAD_KINDS; k++) {
+        json_t *st = branch_status(&p, bad_names[k]);
+        char *txt = json_dumps(st, JSON_COMPACT);
+        fprintf(stderr, "status %s: %s\n", bad_names[k], txt);
+        free(txt);
+        assert_string_equal(json_string_value(json_object_get(st, "breaker")), "open");
+        assert_string_equal(json_string_value(json_object_get(st, "state")), "down");
+        json_decref(st);
+    }
+    assert_int_equal(settled, BAD_KINDS);
+    /* Killed and restarted: the queued messages are still there. */
+    assert_int_equal(bg_th_stop(&p, SIGKILL, 5000), 128 + SIGKILL);
+    if (bg_th_start(&p, dir, NULL, env) != 0) {
+        print_log(&p);
+        fail();
+    }
+    for (int k = 0; k < BAD_KINDS; k++) {
+        json_t *st = branch_status(&p, bad_names[k]);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "outbox"), "depth")),
+                         1);
+        json_decref(st);
+    }
+    assert_int_equal(bg_th_stop(&p, SIGTERM, 15000), 0);
+    bad_stop = 1;
+    for (int k = 0; k < BAD_KINDS; k++) {
+        pthread_join(th[k], NULL);
+        close(peers[k].lfd);
+    }
+}
+
+/* ---- 4. slowloris ---- */
+
+#define SLOW_CONNS 2000
+
+static void test_slowloris(void **state)
+{
+    (void)state;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < SLOW_CONNS + 512) {
+        rl.rlim_cur = rl.rlim_max < SLOW_CONNS + 512 ? rl.rlim_max : SLOW_CONNS + 512;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < SLOW_CONNS + 256) {
+        fprintf(stderr, "the file descriptor limit (%lu) is too low for %d connections\n",
+                (unsigned long)rl.rlim_cur, SLOW_CONNS);
+        fail();
+    }
+    char dir[320];
+    snprintf(dir, sizeof(dir), "%s/slow", T.root);
+    bg_th_proc p;
+    if (bg_th_start(&p, dir, NULL, base_env) != 0) { /* inherits the raised limit */
+        print_log(&p);
+        fail();
+    }
+    int port = atoi(strrchr(p.url, ':') + 1);
+    int *fds = malloc(SLOW_CONNS * sizeof(int));
+    int opened = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    static const char half[] = "GET /api/v1/branches HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    for (int i = 0; i < SLOW_CONNS; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        (void)!send(fd, half, sizeof(half) - 1, MSG_NOSIGNAL);
+        fds[opened++] = fd;
+    }
+    fprintf(stderr, "slowloris: %d connections open\n", opened);
+    assert_int_equal(opened, SLOW_CONNS);
+    /* Other clients are served meanwhile. */
+    for (int i = 0; i < 20; i++) {
+        bg_th_resp r;
+        assert_int_equal(bg_th_get(&p, i % 2 ? "/healthz" : "/api/v1/branches", p.token, &r), 0);
+        assert_int_equal(r.status, 200);
+        bg_th_resp_free(&r);
+    }
+    assert_true(bg_th_alive(&p));
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    free(fds);
+    bg_th_resp r;
+    assert_int_equal(bg_th_get(&p, "/readyz", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    bg_th_resp_free(&r);
+    assert_int_equal(bg_th_stop(&p, SIGTERM, 15000), 0);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -417,6 +745,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sqlite_faults),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_bad_peers),
+        cmocka_unit_test(test_slowloris),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
