@@ -28,3 +28,30 @@ bench_write_section() {
     cat "$work/performance.md" >"$doc"
     exec 9<&-
 }
+
+# bench_need_tools CMD:PACKAGE... — installs the Debian package of every
+# command that is missing (needs root or sudo); fails if one stays missing.
+bench_need_tools() {
+    local missing=() t sudo=""
+    for t in "$@"; do command -v "${t%%:*}" >/dev/null || missing+=("${t#*:}"); done
+    ((${#missing[@]} == 0)) && return 0
+    echo "bench: installing ${missing[*]}" >&2
+    if [[ $(id -u) -ne 0 ]]; then sudo=sudo; fi
+    { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+        { $sudo apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
+    } >/dev/null || return 1
+    for t in "$@"; do command -v "${t%%:*}" >/dev/null || { echo "bench: ${t%%:*} still missing" >&2; return 1; }; done
+}
+
+# bench_free_port VAR — sets VAR to a TCP port on 127.0.0.1 that nothing
+# listens on now (run in the current shell: $RANDOM must advance).
+bench_free_port() {
+    local -n _port=$1
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 40000))
+        if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then _port=$p; return 0; fi
+    done
+    return 1
+}

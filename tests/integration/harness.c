@@ -1186,3 +1186,136 @@ void bg_th_hooks_free(bg_th_hook_req *reqs, size_t n)
         hook_req_clear(&reqs[i]);
     free(reqs);
 }
+
+/* ---- media fixtures and checks (tests/integration/robots_test.c) ---- */
+
+#include <dirent.h>
+#include <math.h>
+
+int bg_th_exec(const char *const *argv, const char *out_path, const char *err_path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        const char *paths[2] = {out_path, err_path};
+        for (int k = 0; k < 2; k++) {
+            if (paths[k] == NULL)
+                continue;
+            int fd = open(paths[k], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) {
+                dup2(fd, k + 1);
+                close(fd);
+            }
+        }
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return -1;
+    return decode_status(st);
+}
+
+bool bg_th_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return false;
+    bool ok = len == 0 || fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+bool bg_th_copy_templates(const char *dir)
+{
+    const char *src = getenv("BRANCHGATE_TEMPLATES_DIR");
+    if (src == NULL || mkdir(dir, 0700) != 0)
+        return false;
+    DIR *d = opendir(src);
+    if (d == NULL)
+        return false;
+    struct dirent *de;
+    bool ok = true;
+    while (ok && (de = readdir(d)) != NULL) {
+        size_t n = strlen(de->d_name);
+        if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
+            continue;
+        char from[1200], to[1200];
+        snprintf(from, sizeof(from), "%s/%s", src, de->d_name);
+        snprintf(to, sizeof(to), "%s/%s", dir, de->d_name);
+        size_t len;
+        char *t = bg_th_read_file(from, &len);
+        ok = t != NULL && bg_th_write_file(to, t, len);
+        free(t);
+    }
+    closedir(d);
+    return ok;
+}
+
+/* A temporary file name under $TMPDIR (or /tmp), created empty. */
+static bool tmp_name(char *out, size_t cap, const char *what)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(out, cap, "%s/bg%s-XXXXXX", t && t[0] ? t : "/tmp", what);
+    int fd = mkstemp(out);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+json_t *bg_th_ffprobe(const char *path)
+{
+    char out[300];
+    if (!tmp_name(out, sizeof(out), "probe"))
+        return NULL;
+    const char *argv[] = {"ffprobe", "-v", "error", "-show_format", "-show_streams",
+                          "-of", "json", path, NULL};
+    json_t *j = NULL;
+    if (bg_th_exec(argv, out, "/dev/null") == 0)
+        j = json_load_file(out, 0, NULL);
+    unlink(out);
+    return j;
+}
+
+json_t *bg_th_ffprobe_stream(const json_t *probe, const char *type)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(probe, "streams"), i, s)
+    {
+        const char *t = json_string_value(json_object_get(s, "codec_type"));
+        if (t != NULL && strcmp(t, type) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+double bg_th_ffprobe_duration(const json_t *probe)
+{
+    const json_t *f = json_object_get(probe, "format");
+    const char *d = json_string_value(json_object_get(f, "duration"));
+    return d != NULL ? strtod(d, NULL) : NAN;
+}
+
+double bg_th_ebur128_lufs(const char *path)
+{
+    char err[300];
+    if (!tmp_name(err, sizeof(err), "ebur"))
+        return NAN;
+    const char *argv[] = {"ffmpeg", "-hide_banner", "-nostats", "-i", path, "-af",
+                          "ebur128=peak=true", "-f", "null", "-", NULL};
+    double v = NAN;
+    char *log = NULL;
+    if (bg_th_exec(argv, "/dev/null", err) == 0)
+        log = bg_th_read_file(err, NULL);
+    unlink(err);
+    const char *sum = log != NULL ? strstr(log, "Summary:") : NULL;
+    const char *i = sum != NULL ? strstr(sum, "I:") : NULL;
+    if (i != NULL) {
+        char *end = NULL;
+        double x = strtod(i + 2, &end);
+        if (end != i + 2)
+            v = x;
+    }
+    free(log);
+    return v;
+}

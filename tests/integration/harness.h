@@ -278,4 +278,35 @@ void bg_th_hooks_free(bg_th_hook_req *reqs, size_t n);
 /* Value of a header of a recorded request (case-insensitive). */
 bool bg_th_hook_header(const bg_th_hook_req *r, const char *name, char *buf, size_t cap);
 
+
+/* ---- media fixtures and checks (tests/integration/robots_test.c) ---- */
+
+/* Runs argv (looked up in PATH, no shell) and waits for it; stdout goes to
+ * out_path and stderr to err_path when given (created or truncated),
+ * otherwise they are inherited. Returns the exit status, 128+signal, or -1. */
+int bg_th_exec(const char *const *argv, const char *out_path, const char *err_path);
+
+/* Writes len bytes (len may be 0) to path, created or truncated. */
+bool bg_th_write_file(const char *path, const void *data, size_t len);
+
+/* Creates dir and copies the bundled templates ($BRANCHGATE_TEMPLATES_DIR,
+ * every *.json) into it, so a test can add its own next to them. */
+bool bg_th_copy_templates(const char *dir);
+
+/* `ffprobe -show_format -show_streams -of json` of path, parsed (new
+ * reference), or NULL when ffprobe fails. */
+json_t *bg_th_ffprobe(const char *path);
+
+/* The first stream whose codec_type is type ("audio", "video") in a
+ * bg_th_ffprobe answer (borrowed), or NULL. */
+json_t *bg_th_ffprobe_stream(const json_t *probe, const char *type);
+
+/* The format's duration in seconds from a bg_th_ffprobe answer, or NAN. */
+double bg_th_ffprobe_duration(const json_t *probe);
+
+/* Integrated loudness (LUFS) of a file as `ffmpeg -i path -af
+ * ebur128=peak=true -f null -` reports it (the "I:" line of its summary),
+ * or NAN when ffmpeg fails. */
+double bg_th_ebur128_lufs(const char *path);
+
 #endif
