@@ -93,6 +93,8 @@ static bool canceled(run_ctx *x)
 
 /* ---- lease and progress ---- */
 
+static void housekeeping(bg_node *n, bg_registry *reg);
+
 /* Extends the lease and, with step set, stores a step:progress event; at
  * most once a second. False when the job is no longer ours. */
 static bool tick(run_ctx *x, double fraction, bool force)
@@ -124,6 +126,7 @@ static bool tick(run_ctx *x, double fraction, bool force)
         bg_pl_tx_rollback(n, x->reg);
     else
         bg_pl_tx_commit(n, x->reg);
+    housekeeping(n, x->reg);
     return true;
 }
 
@@ -602,6 +605,23 @@ static void refresh_metrics(bg_node *n, bg_registry *reg)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* The gauges of /metrics and upload expiry, at most once a second across
+ * the workers: whichever worker gets here first, between jobs or from a
+ * running job's progress callback, does it (so a long job on every worker
+ * does not leave the gauges stale). */
+static void housekeeping(bg_node *n, bg_registry *reg)
+{
+    struct pipeline_state *p = n->pipe;
+    long long now = bg_now_ms();
+    long long last = __atomic_load_n(&p->house_ms, __ATOMIC_RELAXED);
+    if (now - last < 1000 ||
+        !__atomic_compare_exchange_n(&p->house_ms, &last, now, false, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED))
+        return;
+    refresh_metrics(n, reg);
+    bg_pl_uploads_expire(n, reg);
+}
+
 static void wait_for_work(bg_node *n, bg_registry *reg, unsigned seen)
 {
     struct pipeline_state *p = n->pipe;
@@ -637,7 +657,6 @@ static void *worker_main(void *arg)
         bg_log(BG_LOG_ERROR, NULL, "media worker %zu: cannot open the registry", slot);
         return NULL;
     }
-    long long last_house = 0;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         bool stop = p->stop;
@@ -645,12 +664,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (stop)
             break;
-        long long now = bg_now_ms();
-        if (slot == 0 && now - last_house >= 1000) {
-            refresh_metrics(n, reg);
-            bg_pl_uploads_expire(n, reg);
-            last_house = now;
-        }
+        housekeeping(n, reg);
         if (!run_one(n, reg, slot))
             wait_for_work(n, reg, seen);
     }

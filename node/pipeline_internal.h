@@ -44,6 +44,7 @@ struct pipeline_state {
     size_t nschedule;
     /* metrics, refreshed by worker 0; under mu */
     int64_t job_counts[6], assembly_counts[5], webhook_counts[4];
+    long long house_ms; /* last housekeeping (metrics gauges, upload expiry), atomic */
     uint64_t webhook_results[4]; /* delivered, retry, failed, gone (atomic) */
 };
 
