@@ -1,4 +1,6 @@
-/* gateway/cli.c — `branchgate init | serve | version | help`. */
+/* gateway/cli.c — `branchgate init | serve | cleanup | version | help`, and
+ * the dispatcher of the client commands (branch, org, license, token, dlq,
+ * status, assembly) and of backup, which live in gateway/cli_*.c. */
 #include "gateway/cli.h"
 
 #include <jansson.h>
@@ -8,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gateway/cli_internal.h"
 #include "gateway/gateway.h"
 #include "node/node.h"
 #include "node/pipeline.h"
@@ -49,6 +52,12 @@ static bool parse_flags(int argc, char **argv, flag *flags, size_t nflags, const
     return true;
 }
 
+/* `CMD --help` or `CMD -h` as the first argument. */
+static bool wants_help(int argc, char **argv)
+{
+    return argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0);
+}
+
 static const char *data_dir_of(const char *flag_value)
 {
     if (flag_value != NULL)
@@ -70,6 +79,8 @@ static void print_init_result(const bg_init_opts *o, const char *token, bool sho
 
 int bg_cli_init(int argc, char **argv)
 {
+    if (wants_help(argc, argv))
+        return bg_cli_help("init");
     flag flags[] = {{"--data", NULL}, {"--name", NULL},   {"--type", NULL},
                     {"--url", NULL},  {"--parent", NULL}, {"--parent-key", NULL}};
     if (!parse_flags(argc, argv, flags, 6, "init"))
@@ -143,6 +154,8 @@ static bool auto_init(const bg_config *c, const char *dir)
 
 int bg_cli_serve(int argc, char **argv)
 {
+    if (wants_help(argc, argv))
+        return bg_cli_help("serve");
     flag flags[] = {{"--data", NULL}, {"--listen", NULL}, {"--config", NULL}};
     if (!parse_flags(argc, argv, flags, 3, "serve"))
         return 2;
@@ -170,6 +183,8 @@ int bg_cli_serve(int argc, char **argv)
 
 int bg_cli_cleanup(int argc, char **argv)
 {
+    if (wants_help(argc, argv))
+        return bg_cli_help("cleanup");
     flag flags[] = {{"--data", NULL}, {"--branch", NULL}, {"--older-than", NULL}};
     if (!parse_flags(argc, argv, flags, 3, "cleanup"))
         return 2;
@@ -210,23 +225,125 @@ int bg_cli_version(void)
 static const char usage[] =
     "usage: branchgate <command> [options]\n"
     "\n"
-    "commands:\n"
-    "  init     create a branch's data directory\n"
-    "           --name NAME --type top_branch|master_branch [--data DIR] [--url PUBLIC_URL]\n"
-    "  serve    run the branch (initialises DIR on first run as 'main', top_branch)\n"
-    "           [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
-    "  cleanup  remove a branch's uploads and outputs from the data directory\n"
-    "           --branch NAME [--older-than DURATION (e.g. 7d)] [--data DIR]\n"
-    "  version  print the version and library versions\n"
-    "  help     this text\n"
+    "run a branch:\n"
+    "  init      create a branch's data directory\n"
+    "  serve     run the branch (initialises DIR on first run as 'main', top_branch)\n"
+    "  cleanup   remove a branch's uploads and outputs from the data directory\n"
+    "  backup    copy the database of a (running) branch to a file\n"
+    "  version   print the version and library versions\n"
+    "  help      this text; 'branchgate help COMMAND' (or 'branchgate COMMAND --help')\n"
+    "            describes a command, its options and an example\n"
+    "\n"
+    "talk to a running branch (clients of its HTTP API):\n"
+    "  branch    register | list | show | remove | ping | status   peer branches\n"
+    "  org       create | list | add-user | sync                   organisations and users\n"
+    "  license   issue | show | revoke | validate                  licenses\n"
+    "  token     create | list | revoke                            admin tokens\n"
+    "  assembly  submit FILE... --template T [--wait]              process files\n"
+    "  status    ASSEMBLY_ID                                       an assembly's status\n"
+    "  dlq       list | requeue ID                                 dead letters\n"
     "\n"
     "defaults: --data ./branchgate-data (or $BRANCHGATE_DATA), --listen 127.0.0.1:8080.\n"
+    "The client commands find the branch in $BRANCHGATE_URL or DIR/listen.url and the\n"
+    "token in $BRANCHGATE_ADMIN_TOKEN or DIR/admin.token (docs/cli.md).\n"
     "Every config key can be set in DIR/branchgate.json or the environment:\n"
-    "http.threads -> BRANCHGATE_HTTP_THREADS (see docs/operations.md).\n";
+    "http.threads -> BRANCHGATE_HTTP_THREADS (see docs/operations.md).\n"
+    "exit codes: 0 ok, 1 failure, 2 usage error.\n";
+
+static const char init_help[] =
+    "usage: branchgate init --name NAME --type top_branch|master_branch [--data DIR]\n"
+    "                       [--url PUBLIC_URL]\n"
+    "\n"
+    "  creates DIR (mode 0700) with branchgate.json, master.key, the signing key pair, the\n"
+    "  database and an admin token, which is printed once (also in DIR/admin.token, 0600).\n"
+    "  Refuses (exit 1) a directory that is already initialised.\n"
+    "\n"
+    "  --name NAME        1-63 characters of A-Z a-z 0-9 _ -\n"
+    "  --type TYPE        top_branch or master_branch\n"
+    "  --data DIR         default: $BRANCHGATE_DATA, else ./branchgate-data\n"
+    "  --url PUBLIC_URL   the URL peers use to reach this branch\n"
+    "\n"
+    "example:\n"
+    "  branchgate init --data ./hq --name hq --type top_branch --url https://hq.example.com\n";
+
+static const char serve_help[] =
+    "usage: branchgate serve [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
+    "\n"
+    "  runs the branch until SIGTERM or SIGINT (then drains and exits 0). An uninitialised\n"
+    "  DIR is initialised first as 'main', top_branch. Once listening it writes\n"
+    "  DIR/listen.url, which the client commands read.\n"
+    "\n"
+    "  --data DIR          default: $BRANCHGATE_DATA, else ./branchgate-data\n"
+    "  --listen HOST:PORT  default 127.0.0.1:8080; port 0 picks a free port\n"
+    "  --config FILE       JSON configuration applied over DIR/branchgate.json\n"
+    "\n"
+    "example:\n"
+    "  branchgate serve --data ./hq --listen 127.0.0.1:9000\n";
+
+static const char cleanup_help[] =
+    "usage: branchgate cleanup --branch NAME [--older-than DURATION] [--data DIR]\n"
+    "\n"
+    "  removes the uploads and outputs of branch NAME from the data directory (a local\n"
+    "  command: no server call).\n"
+    "\n"
+    "  --branch NAME          the branch whose files are removed\n"
+    "  --older-than DURATION  only directories older than that (7d, 12h, 30m)\n"
+    "  --data DIR             default: $BRANCHGATE_DATA, else ./branchgate-data\n"
+    "\n"
+    "example:\n"
+    "  branchgate cleanup --data ./hq --branch hq --older-than 7d\n";
+
+static const char version_help[] =
+    "usage: branchgate version (also --version)\n"
+    "\n"
+    "  prints the version of branchgate and of the libraries it runs on.\n";
 
 int bg_cli_help(const char *topic)
 {
-    (void)topic;
-    fputs(usage, stdout);
-    return 0;
+    static const struct {
+        const char *name, *text;
+    } local[] = {{"init", init_help},       {"serve", serve_help}, {"cleanup", cleanup_help},
+                 {"version", version_help}, {"help", usage}};
+    if (topic == NULL) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+        if (strcmp(local[i].name, topic) == 0) {
+            fputs(local[i].text, stdout);
+            return 0;
+        }
+    const char *client = bg_cli_admin_help(topic);
+    if (client == NULL && strcmp(topic, "license") == 0)
+        client = bg_cli_license_help();
+    if (client == NULL)
+        client = bg_cli_assembly_help(topic);
+    if (client != NULL) {
+        bg_cli_print_help(stdout, client);
+        return 0;
+    }
+    if (strcmp(topic, "backup") == 0) {
+        fputs(bg_cli_backup_help(), stdout);
+        return 0;
+    }
+    fprintf(stderr, "branchgate help: no command '%s'\n\n", topic);
+    fputs(usage, stderr);
+    return 2;
+}
+
+int bg_cli_dispatch(const char *cmd, int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } cmds[] = {{"branch", bg_cli_cmd_branch}, {"org", bg_cli_cmd_org},
+                {"license", bg_cli_cmd_license}, {"token", bg_cli_cmd_token},
+                {"dlq", bg_cli_cmd_dlq},       {"status", bg_cli_cmd_status},
+                {"assembly", bg_cli_cmd_assembly}, {"backup", bg_cli_cmd_backup}};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(cmds[i].name, cmd) == 0)
+            return cmds[i].run(argc, argv);
+    fprintf(stderr, "branchgate: unknown command '%s'\n\n", cmd);
+    fputs(usage, stderr);
+    return 2;
 }

@@ -24,7 +24,5 @@ int main(int argc, char **argv)
         return bg_cli_version();
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
         return bg_cli_help(argc > 2 ? argv[2] : NULL);
-    fprintf(stderr, "branchgate: unknown command '%s'\n\n", cmd);
-    bg_cli_help(NULL);
-    return 2;
+    return bg_cli_dispatch(cmd, argc - 2, argv + 2);
 }

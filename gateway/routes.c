@@ -5,6 +5,8 @@
 
 static const bg_route routes[] = {
     {"GET", "/", bg_h_index, BG_AUTH_PUBLIC, 0, 0, NULL},
+    {"GET", "/dashboard.js", bg_h_dashboard_js, BG_AUTH_PUBLIC, 0, 0, NULL},
+    {"GET", "/dashboard.css", bg_h_dashboard_css, BG_AUTH_PUBLIC, 0, 0, NULL},
     {"GET", "/healthz", bg_h_healthz, BG_AUTH_PUBLIC, 0, 0, NULL},
     {"GET", "/readyz", bg_h_readyz, BG_AUTH_PUBLIC, 0, 0, NULL},
     {"GET", "/metrics", bg_h_metrics, BG_AUTH_ADMIN, 0, BG_ROUTE_METRICS_AUTH, NULL},

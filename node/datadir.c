@@ -18,16 +18,6 @@ bool bg_node_is_initialised(const char *dir)
     return bg_path_join(path, sizeof(path), dir, BG_DB_FILE) && stat(path, &st) == 0;
 }
 
-__attribute__((format(printf, 4, 5))) static bg_err errf(char *err, size_t cap, bg_err e,
-                                                         const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return e;
-}
-
 /* Writes the signing key pair: the secret half sealed with a key derived
  * from the master key, the public half as hex. */
 static bg_err write_signing_keys(const char *dir, const uint8_t *master)
@@ -113,11 +103,11 @@ bg_err bg_node_init_datadir(const bg_init_opts *o, char token_out[BG_TOKEN_MAX],
     if (bg_config_set(&c, "branch.name", o->name, "--name", &ce) != BG_OK ||
         bg_config_set(&c, "branch.type", o->type, "--type", &ce) != BG_OK ||
         bg_config_set(&c, "branch.url", o->url ? o->url : "", "--url", &ce) != BG_OK)
-        return errf(err, errcap, BG_EINVAL, "%s", ce.message);
+        return bg_errf(err, errcap, BG_EINVAL, "%s", ce.message);
     if (bg_node_is_initialised(o->data_dir))
-        return errf(err, errcap, BG_ECONFLICT, "%s is already initialised", o->data_dir);
+        return bg_errf(err, errcap, BG_ECONFLICT, "%s is already initialised", o->data_dir);
     if (mkdir(o->data_dir, 0700) != 0 && errno != EEXIST)
-        return errf(err, errcap, BG_EIO, "cannot create %s", o->data_dir);
+        return bg_errf(err, errcap, BG_EIO, "cannot create %s", o->data_dir);
 
     char path[4200];
     uint8_t *master = bg_secret_alloc(BG_KEY_BYTES);
@@ -142,7 +132,7 @@ bg_err bg_node_init_datadir(const bg_init_opts *o, char token_out[BG_TOKEN_MAX],
     bg_secret_free(master);
     if (e != BG_OK) {
         bg_sig_wipe(token, sizeof(token));
-        return errf(err, errcap, e, "cannot initialise %s (write failed)", o->data_dir);
+        return bg_errf(err, errcap, e, "cannot initialise %s (write failed)", o->data_dir);
     }
     memcpy(token_out, token, BG_TOKEN_MAX);
     bg_sig_wipe(token, sizeof(token));

@@ -1,5 +1,8 @@
 #include "err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const struct {
     const char *name;
     const char *code;
@@ -32,4 +35,15 @@ const char *bg_err_code(bg_err e)
     if ((unsigned)e >= BG_ERR_COUNT_)
         return "INTERNAL_ERROR";
     return table[e].code;
+}
+
+bg_err bg_errf(char *err, size_t cap, bg_err e, const char *fmt, ...)
+{
+    if (err == NULL || cap == 0)
+        return e;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return e;
 }

@@ -12,6 +12,8 @@
 #ifndef BG_PROTO_ERR_H
 #define BG_PROTO_ERR_H
 
+#include <stddef.h>
+
 typedef enum bg_err {
     BG_OK = 0,
     BG_ENOMEM,
@@ -36,5 +38,11 @@ const char *bg_err_name(bg_err e);
 /* Default SNAKE_CASE API code for an error ("INVALID_REQUEST"), used when a
  * caller does not pick a more specific code. Never NULL. */
 const char *bg_err_code(bg_err e);
+
+/* Formats a message into err (cap bytes; err may be NULL when cap is 0) and
+ * returns e: the one-line failure of functions that report through a
+ * caller's buffer. */
+__attribute__((format(printf, 4, 5))) bg_err bg_errf(char *err, size_t cap, bg_err e,
+                                                     const char *fmt, ...);
 
 #endif

@@ -591,4 +591,18 @@ bg_err bg_registry_webhook_latest(bg_registry *r, const char *assembly_id, bg_we
 bg_err bg_registry_webhook_counts(bg_registry *r, int64_t counts[4]);
 void bg_registry_webhook_free(bg_webhook_row *w, size_t n);
 
+/* ---- backup (registry/backup.c) ---- */
+
+/* Copies the database at db_path (which a running branch may be using) to
+ * dest_path with SQLite's online backup API: one consistent snapshot,
+ * written to "<dest_path>.part" (mode 0600), switched to rollback
+ * journalling so it is one self-contained file, checked with PRAGMA
+ * integrity_check, synced, then renamed over dest_path. Nothing is left
+ * behind on failure. err (errcap bytes) receives a message on failure.
+ * Errors: BG_ENOTFOUND (no database at db_path), BG_EINVAL (not a
+ * database; dest_path is the database itself or too long), BG_EBUSY
+ * (locked past 10 s), BG_EIO (write, sync, rename or integrity failure),
+ * BG_ENOMEM. Any thread; it opens its own connections. */
+bg_err bg_registry_backup(const char *db_path, const char *dest_path, char *err, size_t errcap);
+
 #endif

@@ -10,7 +10,12 @@
 #include "gateway/gateway.h"
 
 /* system.c */
+/* GET /: the dashboard for browsers (Accept lists text/html), otherwise the
+ * JSON service description. */
 void bg_h_index(bg_reqctx *rc);
+/* GET /dashboard.js, GET /dashboard.css: the dashboard's script and style. */
+void bg_h_dashboard_js(bg_reqctx *rc);
+void bg_h_dashboard_css(bg_reqctx *rc);
 void bg_h_healthz(bg_reqctx *rc);
 void bg_h_readyz(bg_reqctx *rc);
 void bg_h_metrics(bg_reqctx *rc);

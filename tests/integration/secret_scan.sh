@@ -32,7 +32,10 @@ logs=$dir/logs
 nlogs=$(find "$logs" -type f | wc -l)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-sort -u "$dir/secrets.txt" >"$tmp/secrets"
+# "0123456789abcdef" (repeated) is a placeholder key in tests of refused
+# registrations and also the name of an unknown upload id that tests ask
+# for; it is not a secret, and it appears in access-log paths.
+sort -u "$dir/secrets.txt" | grep -Ev '^(0123456789abcdef)+$' >"$tmp/secrets" || true
 nsecrets=$(wc -l <"$tmp/secrets")
 if ((nlogs == 0 || nsecrets == 0)); then
     echo "secret scan: nothing to scan ($nlogs logs, $nsecrets secrets): the integration tests did not record" >&2
