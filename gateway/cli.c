@@ -77,6 +77,9 @@ static void print_init_result(const bg_init_opts *o, const char *token, bool sho
     fflush(stdout);
 }
 
+static bool load_config(bg_config *c, const char *dir, const char *config_file,
+                        const char *listen);
+
 int bg_cli_init(int argc, char **argv)
 {
     if (wants_help(argc, argv))
@@ -89,10 +92,20 @@ int bg_cli_init(int argc, char **argv)
         fprintf(stderr, "branchgate init: --name and --type are required\n");
         return 2;
     }
-    if (flags[4].value != NULL || flags[5].value != NULL) {
-        fprintf(stderr, "branchgate init: --parent is not available in this version; "
-                        "register the parent with POST /api/v1/branches after init\n");
+    /* The parent's key: --parent-key (DESIGN section 3) or, kept out of
+     * the process list, $BRANCHGATE_PARENT_KEY. */
+    const char *parent = flags[4].value;
+    const char *pkey = flags[5].value ? flags[5].value : getenv("BRANCHGATE_PARENT_KEY");
+    if ((parent != NULL) != (pkey != NULL && pkey[0] != '\0')) {
+        fprintf(stderr, "branchgate init: --parent needs --parent-key (or BRANCHGATE_PARENT_KEY) "
+                        "and the other way round\n");
         return 2;
+    }
+    char pname[128], ptype[32];
+    if (parent != NULL) {
+        int rc = bg_cli_parent_probe(parent, pname, sizeof(pname), ptype, sizeof(ptype));
+        if (rc != 0)
+            return rc;
     }
     bg_init_opts o = {.data_dir = data_dir_of(flags[0].value), .name = flags[1].value,
                       .type = flags[2].value, .url = flags[3].value};
@@ -104,7 +117,17 @@ int bg_cli_init(int argc, char **argv)
     }
     print_init_result(&o, token, true);
     bg_sig_wipe(token, sizeof(token));
-    return 0;
+    if (parent == NULL)
+        return 0;
+    bg_config cfg;
+    if (!load_config(&cfg, o.data_dir, NULL, NULL))
+        return 1;
+    int rc = bg_cli_parent_register(&cfg, o.data_dir, parent, pname, ptype, pkey);
+    bg_sig_wipe(cfg.admin_token, sizeof(cfg.admin_token));
+    if (rc == 0)
+        printf("registered the parent '%s' (%s) at %s; register this branch there with the same "
+               "key\n", pname, ptype, parent);
+    return rc;
 }
 
 /* Loads configuration from every source, in order. */

@@ -279,4 +279,15 @@ const char *bg_cli_backup_help(void);
 /* The options every client command takes, for the help texts. */
 extern const char bg_cli_common_help[];
 
+/* ---- init --parent (cli_parent.c) ---- */
+
+struct bg_config;
+/* GET / of the parent at url (Accept: application/json): its name and
+ * type. Exit code after a message on failure. */
+int bg_cli_parent_probe(const char *url, char *name, size_t ncap, char *type, size_t tcap);
+/* Registers the parent as a peer of the branch just initialised in dir
+ * (cfg loaded from it), with the shared key. Exit code. */
+int bg_cli_parent_register(const struct bg_config *cfg, const char *dir, const char *url,
+                           const char *name, const char *type, const char *key);
+
 #endif

@@ -322,7 +322,9 @@ void bg_config_env_name(const char *path, char *buf, size_t cap)
 /* Variables that share the prefix but are not config keys. */
 static bool env_known_other(const char *name, size_t len)
 {
-    static const char *const others[] = {"BRANCHGATE_DATA", "BRANCHGATE_URL", "BRANCHGATE_BIN"};
+    static const char *const others[] = {"BRANCHGATE_DATA",        "BRANCHGATE_URL",
+                                         "BRANCHGATE_BIN",         "BRANCHGATE_PARENT_KEY",
+                                         "BRANCHGATE_TEST_FAULTS"};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
         if (strlen(others[i]) == len && strncmp(others[i], name, len) == 0)
             return true;

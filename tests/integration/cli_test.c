@@ -935,6 +935,63 @@ static void test_dlq(void **state)
 
 /* ---- backup ---- */
 
+/* ---- init --parent ---- */
+
+#define PARENT_KEY "cli-test-parent-key-0123456789-xyz"
+
+static void test_init_parent(void **state)
+{
+    (void)state;
+    char dir[320], env_key[128];
+    snprintf(dir, sizeof(dir), "%s/child", T.root);
+    snprintf(env_key, sizeof(env_key), "BRANCHGATE_PARENT_KEY=%s", PARENT_KEY);
+    bg_th_note_secret(PARENT_KEY);
+    /* Usage: one without the other. */
+    const char *half[] = {"init", "--data", dir, "--name", "child", "--type", "master_branch",
+                          "--parent", T.top.url, NULL};
+    run r = cli(half, NULL);
+    expect_rc(&r, 2, "init --parent without a key");
+    run_free(&r);
+    /* A parent that does not answer: refused, nothing created. */
+    const char *dead[] = {"init", "--data", dir, "--name", "child", "--type", "master_branch",
+                          "--parent", "http://127.0.0.1:9", NULL};
+    const char *kenv[] = {env_key, NULL};
+    r = cli(dead, kenv);
+    expect_rc(&r, 1, "init --parent to a dead parent");
+    expect_in(r.err, "does not answer");
+    run_free(&r);
+    struct stat sb;
+    assert_int_not_equal(stat(dir, &sb), 0);
+    /* The top: its name and type are learnt, the peer is registered. */
+    const char *ok[] = {"init", "--data", dir, "--name", "child", "--type", "master_branch",
+                        "--parent", T.top.url, NULL};
+    r = cli(ok, kenv);
+    expect_rc(&r, 0, "init --parent");
+    expect_in(r.out, "registered the parent 'top' (top_branch)");
+    assert_null(strstr(r.out, PARENT_KEY));
+    assert_null(strstr(r.err, PARENT_KEY));
+    run_free(&r);
+    bg_th_proc child;
+    assert_int_equal(bg_th_start(&child, dir, NULL, NULL), 0);
+    /* The top registers the child with the same key: the child's ping of
+     * its parent authenticates. */
+    assert_true(bg_th_register(&T.top, "child", child.url, "master_branch", PARENT_KEY));
+    bg_th_resp resp;
+    assert_int_equal(bg_th_post_json(&child, "/api/v1/branches/top/ping", child.token, "{}", &resp),
+                     0);
+    json_t *j = bg_th_json(&resp);
+    if (!json_is_true(json_object_get(j, "ok")))
+        fprintf(stderr, "ping: %ld %s\n", resp.status, resp.body);
+    assert_true(json_is_true(json_object_get(j, "ok")));
+    json_decref(j);
+    bg_th_resp_free(&resp);
+    assert_int_equal(bg_th_stop(&child, SIGTERM, 10000), 0);
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/branches/child");
+    assert_int_equal(bg_th_send_json(&T.top, "DELETE", path, T.top.token, NULL, &resp), 0);
+    bg_th_resp_free(&resp);
+}
+
 static bool copy_file(const char *from_dir, const char *to_dir, const char *name)
 {
     char a[400], b[400];
@@ -1025,6 +1082,7 @@ int main(void)
         cmocka_unit_test(test_assembly_resumes_after_kill),
         cmocka_unit_test(test_dlq),
         cmocka_unit_test(test_backup),
+        cmocka_unit_test(test_init_parent),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
