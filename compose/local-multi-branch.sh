@@ -29,6 +29,8 @@ BG_BASE_PORT="${BG_BASE_PORT:-8000}"
 BG_STATE_DIR="${BG_STATE_DIR:-./.local-branches}"
 BG_START_TIMEOUT="${BG_START_TIMEOUT:-30}"
 BG_STOP_TIMEOUT="${BG_STOP_TIMEOUT:-15}"
+# The bundled templates, wherever this script is run from.
+export BRANCHGATE_TEMPLATES_DIR="${BRANCHGATE_TEMPLATES_DIR:-${REPO_DIR}/templates}"
 
 readonly HOST="127.0.0.1"
 readonly POLL_INTERVAL="0.1"

@@ -8,6 +8,14 @@
 #                          shared key per pair; 409 BRANCH_EXISTS counts as already done
 #   verify_communication   GET /api/v1/cross-branch/test-communication on all three; prints the
 #                          JSON results; fails if any result is not ok
+#   create_organization    an organisation on top (found by name, else created) with an owner
+#                          and a member
+#   sync_organization      syncs it to both masters; waits until each lists it with its users
+#   license_check          issues a license on top and validates it on master-1
+#   login_member           the member logs in at master-1 (federated: the user's home is top)
+#   submit_assembly        as the member, an assembly (template probe) on master-1: create, tus
+#                          upload of a short WAV (ffmpeg's sine, or a generated WAV without
+#                          ffmpeg), then polls until ASSEMBLY_COMPLETED
 #
 # Environment:
 #   BG_BASE_PORT                       default 8000
@@ -26,7 +34,12 @@
 #                                      unset, read from BG_STATE_DIR/shared-key-N, else generated
 #                                      (and saved there, mode 0600, when BG_STATE_DIR exists, so a
 #                                      re-run after a partial run uses the same key)
-#   BG_WAIT_TIMEOUT                    seconds to wait for /healthz (default 60)
+#   BG_WAIT_TIMEOUT                    seconds to wait for /healthz, the sync and the assembly
+#                                      (default 60)
+#   BG_SETUP_ORG, BG_SETUP_OWNER_EMAIL, BG_SETUP_MEMBER_EMAIL, BG_SETUP_DOMAIN
+#                                      the organisation's name, its users, the license's domain
+#   BG_SETUP_PASSWORD                  the users' password; when unset, read from
+#                                      BG_STATE_DIR/user-password, else generated (and saved there)
 #
 # Keys and tokens are never printed and never passed on a command line (curl reads them from
 # its standard input).
@@ -285,13 +298,202 @@ verify_communication() {
   log "all branches reach each other"
 }
 
+# ---- organisation, users, sync, license, login, assembly ----
+
+# First "KEY":"string" value of JSON text (our answers are compact JSON).
+json_str() {
+  local v
+  v="$(printf '%s' "$1" | grep -o "\"$2\":\"[^\"]*\"" | head -n 1)" || true
+  v="${v#*\":\"}"
+  printf '%s' "${v%\"}"
+}
+
+# write_json FILE TEXT: a request body (may hold a password), private to us.
+write_json() {
+  printf '%s' "$2" >"$1"
+}
+
+ORG_ID=""
+ORG_NAME="${BG_SETUP_ORG:-Cross-branch demo}"
+OWNER_EMAIL="${BG_SETUP_OWNER_EMAIL:-owner@demo.example}"
+MEMBER_EMAIL="${BG_SETUP_MEMBER_EMAIL:-member@demo.example}"
+USER_PASSWORD=""
+LICENSE_KEY=""
+LICENSE_DOMAIN="${BG_SETUP_DOMAIN:-demo.example}"
+USER_TOKEN=""
+ASSEMBLY_ID=""
+
+# The users' password: BG_SETUP_PASSWORD, else BG_STATE_DIR/user-password, else a new one.
+load_password() {
+  local file="${BG_STATE_DIR}/user-password"
+  if [[ -n "${BG_SETUP_PASSWORD:-}" ]]; then
+    USER_PASSWORD="${BG_SETUP_PASSWORD}"
+  elif [[ -r "${file}" ]]; then
+    USER_PASSWORD="$(<"${file}")"
+  else
+    USER_PASSWORD="$(head -c 24 /dev/urandom | base64 | tr -d '/+=\n' | head -c 24)"
+    if [[ -d "${BG_STATE_DIR}" ]]; then
+      printf '%s\n' "${USER_PASSWORD}" >"${file}"
+    fi
+  fi
+}
+
+# The organisation on top: found by name, else created; then an owner and a member.
+create_organization() {
+  local body="${WORK_DIR}/org.json" line email role
+  api GET top "/api/v1/organizations?limit=500"
+  [[ "${HTTP_STATUS}" == 200 ]] || die "listing organisations on top: HTTP ${HTTP_STATUS}"
+  line="$(printf '%s' "${HTTP_BODY}" | sed 's/},{/}\n{/g' | grep -F "\"name\":\"$(json_escape "${ORG_NAME}")\"" | head -n 1)" || true
+  ORG_ID="$(json_str "${line}" id)"
+  if [[ -z "${ORG_ID}" ]]; then
+    write_json "${body}" "{\"name\":\"$(json_escape "${ORG_NAME}")\"}"
+    api POST top /api/v1/organizations "${body}"
+    [[ "${HTTP_STATUS}" == 201 ]] || die "creating the organisation: HTTP ${HTTP_STATUS} $(error_code "${HTTP_BODY}")"
+    ORG_ID="$(json_str "${HTTP_BODY}" id)"
+    log "created organisation '${ORG_NAME}' (${ORG_ID}) on top"
+  else
+    log "organisation '${ORG_NAME}' (${ORG_ID}) already on top"
+  fi
+  for email in "${OWNER_EMAIL}" "${MEMBER_EMAIL}"; do
+    role=member
+    [[ "${email}" == "${OWNER_EMAIL}" ]] && role=owner
+    write_json "${body}" "{\"email\":\"$(json_escape "${email}")\",\"name\":\"${role^}\",\"password\":\"$(json_escape "${USER_PASSWORD}")\",\"role\":\"${role}\"}"
+    api POST top "/api/v1/organizations/${ORG_ID}/users" "${body}"
+    case "${HTTP_STATUS}" in
+      201) log "created ${role} ${email}" ;;
+      409) log "${role} ${email} already exists" ;;
+      *) rm -f "${body}"; die "creating ${email}: HTTP ${HTTP_STATUS} $(error_code "${HTTP_BODY}")" ;;
+    esac
+  done
+  rm -f "${body}"
+}
+
+# Sync the organisation to both masters and wait until each lists it with its users.
+sync_organization() {
+  local body="${WORK_DIR}/sync.json" name deadline
+  write_json "${body}" '{"branches":["master-1","master-2"]}'
+  api POST top "/api/v1/organizations/${ORG_ID}/sync" "${body}"
+  rm -f "${body}"
+  [[ "${HTTP_STATUS}" == 202 ]] || die "queueing the sync: HTTP ${HTTP_STATUS} $(error_code "${HTTP_BODY}")"
+  for name in master-1 master-2; do
+    deadline=$((SECONDS + BG_WAIT_TIMEOUT))
+    while :; do
+      api GET "${name}" "/api/v1/organizations/${ORG_ID}/users"
+      if [[ "${HTTP_STATUS}" == 200 && "${HTTP_BODY}" == *"${MEMBER_EMAIL}"* && "${HTTP_BODY}" == *"${OWNER_EMAIL}"* ]]; then
+        break
+      fi
+      ((SECONDS < deadline)) || die "the organisation did not reach ${name} within ${BG_WAIT_TIMEOUT}s"
+      sleep "${POLL_INTERVAL}"
+    done
+    log "organisation and its users are on ${name}"
+  done
+}
+
+# Issue a license on top; validate it on master-1 (answered through the top).
+license_check() {
+  local body="${WORK_DIR}/license.json" code
+  write_json "${body}" "{\"organization_id\":\"${ORG_ID}\",\"tier\":\"pro\",\"domains\":[\"$(json_escape "${LICENSE_DOMAIN}")\"],\"features\":[\"media\"],\"limits\":{\"branches\":3,\"users\":10},\"expires_at\":\"$(date -u -d '+365 days' '+%Y-%m-%dT%H:%M:%SZ')\"}"
+  api POST top /api/v1/licenses "${body}"
+  [[ "${HTTP_STATUS}" == 201 ]] || die "issuing the license: HTTP ${HTTP_STATUS} $(error_code "${HTTP_BODY}")"
+  LICENSE_KEY="$(json_str "${HTTP_BODY}" license_key)"
+  log "issued license $(json_str "${HTTP_BODY}" id) on top"
+  write_json "${body}" "{\"license_key\":\"${LICENSE_KEY}\",\"domain\":\"$(json_escape "${LICENSE_DOMAIN}")\"}"
+  api POST master-1 /api/v1/licenses/validate "${body}"
+  rm -f "${body}"
+  code="$(json_str "${HTTP_BODY}" code)"
+  [[ "${HTTP_STATUS}" == 200 && "${HTTP_BODY}" == *'"valid":true'* ]] ||
+    die "validating the license on master-1: HTTP ${HTTP_STATUS} ${code}"
+  log "license validated on master-1: ${code} (checked by $(json_str "${HTTP_BODY}" checked_by))"
+}
+
+# Log in at master-1 as the member (homed on top: a federated login).
+login_member() {
+  local body="${WORK_DIR}/login.json" out="${WORK_DIR}/login.out" status
+  write_json "${body}" "{\"email\":\"$(json_escape "${MEMBER_EMAIL}")\",\"password\":\"$(json_escape "${USER_PASSWORD}")\",\"organization_id\":\"${ORG_ID}\"}"
+  status="$(curl --silent --show-error --max-time 30 -o "${out}" -w '%{http_code}' \
+    -H 'Content-Type: application/json' --data-binary "@${body}" "${URL[master-1]}/api/v1/auth/login")" || status=000
+  rm -f "${body}"
+  [[ "${status}" == 200 ]] || die "logging in at master-1: HTTP ${status} $(error_code "$(cat "${out}" 2>/dev/null)")"
+  USER_TOKEN="$(json_str "$(<"${out}")" token)"
+  rm -f "${out}"
+  log "${MEMBER_EMAIL} logged in at master-1"
+}
+
+# A small WAV: ffmpeg's sine when ffmpeg exists, else a generated 1 s 200 Hz square wave.
+make_media() {
+  local f="$1"
+  if command -v ffmpeg >/dev/null; then
+    ffmpeg -nostdin -hide_banner -loglevel error -y -f lavfi -i sine=frequency=440:duration=2 "${f}" && return 0
+  fi
+  # RIFF header + 1 s of 8 kHz 8-bit mono (8000 bytes): a 200 Hz square wave
+  {
+    printf 'RIFF'; printf '\x64\x1f\x00\x00'; printf 'WAVEfmt '
+    printf '\x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x40\x1f\x00\x00\x01\x00\x08\x00'
+    printf 'data'; printf '\x40\x1f\x00\x00'
+    for _ in $(seq 200); do printf '\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\x20\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0\xe0'; done
+  } >"${f}"
+}
+
+# user_call METHOD URL OUTFILE [curl args...]: a request with the user's token (from stdin).
+user_call() {
+  local method="$1" url="$2" out="$3"
+  shift 3
+  curl --silent --show-error --max-time 60 -X "${method}" -o "${out}" -w '%{http_code}' \
+    -H @- "$@" "${url}" <<<"Authorization: Bearer ${USER_TOKEN}" || printf '000'
+}
+
+# Submit an assembly on master-1 as the member: create, tus upload, wait for completion.
+submit_assembly() {
+  local media="${WORK_DIR}/tone.wav" out="${WORK_DIR}/asm.out" size status tus loc aid fname deadline st ok
+  make_media "${media}"
+  size="$(stat -c %s "${media}")"
+  status="$(user_call POST "${URL[master-1]}/api/v1/assemblies" "${out}" -H 'Content-Type: application/json' \
+    --data-binary "{\"template_id\":\"probe\",\"files\":[{\"name\":\"tone.wav\",\"size\":${size}}]}")"
+  [[ "${status}" == 201 || "${status}" == 200 ]] || die "creating the assembly on master-1: HTTP ${status} $(error_code "$(<"${out}")")"
+  ASSEMBLY_ID="$(json_str "$(<"${out}")" assembly_id)"
+  tus="$(json_str "$(<"${out}")" tus_url)"
+  aid="$(printf '%s' "${ASSEMBLY_ID}" | base64 | tr -d '\n')"
+  fname="$(printf 'tone.wav' | base64 | tr -d '\n')"
+  # The branch answers with its own public URL; reach it the way this script does.
+  tus="${URL[master-1]}/api/v1/uploads/"
+  status="$(curl --silent --show-error --max-time 60 -o /dev/null -D "${WORK_DIR}/tus.h" -w '%{http_code}' -X POST \
+    -H @- -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: ${size}" \
+    -H "Upload-Metadata: assembly_id ${aid},filename ${fname}" "${tus}" <<<"Authorization: Bearer ${USER_TOKEN}")" || status=000
+  [[ "${status}" == 201 ]] || die "creating the upload: HTTP ${status}"
+  loc="$(grep -i '^location:' "${WORK_DIR}/tus.h" | tr -d '\r' | cut -d' ' -f2)"
+  loc="${URL[master-1]}/api/v1/uploads/${loc##*/}"
+  status="$(user_call PATCH "${loc}" /dev/null -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
+    -H 'Content-Type: application/offset+octet-stream' --data-binary "@${media}")"
+  [[ "${status}" == 204 ]] || die "uploading: HTTP ${status}"
+  log "uploaded tone.wav (${size} bytes) to assembly ${ASSEMBLY_ID} on master-1"
+  deadline=$((SECONDS + BG_WAIT_TIMEOUT))
+  while :; do
+    status="$(user_call GET "${URL[master-1]}/api/v1/assemblies/${ASSEMBLY_ID}" "${out}")"
+    st="$(<"${out}")"
+    ok="$(json_str "${st}" ok)"
+    [[ "${ok}" == ASSEMBLY_COMPLETED ]] && break
+    [[ -n "$(json_str "${st}" error)" ]] && die "the assembly failed: $(json_str "${st}" error) $(json_str "${st}" message)"
+    ((SECONDS < deadline)) || die "the assembly did not complete within ${BG_WAIT_TIMEOUT}s (${ok:-no state})"
+    sleep "${POLL_INTERVAL}"
+  done
+  log "assembly ${ASSEMBLY_ID} completed on master-1: duration $(printf '%s' "${st}" | grep -o '"duration":[0-9.]*' | head -n 1 | cut -d: -f2) s"
+  rm -f "${out}" "${media}"
+}
+
 main() {
   trap cleanup EXIT
   load_config
+  load_password
   wait_for_branches
   register_pairs
-  # Later steps (organisations, licenses, assemblies) go here.
   verify_communication
+  ((FAILED == 0)) || return "${FAILED}"
+  create_organization
+  sync_organization
+  license_check
+  login_member
+  submit_assembly
+  log "done: organisation ${ORG_ID}, license validated, assembly ${ASSEMBLY_ID} completed"
   return "${FAILED}"
 }
 

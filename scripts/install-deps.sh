@@ -9,7 +9,7 @@ packages=(
   libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libsodium-dev
   libavformat-dev libavcodec-dev libavfilter-dev libswresample-dev libswscale-dev libavutil-dev
   libcmocka-dev ffmpeg
-  chromium nodejs
+  chromium nodejs docker-compose
 )
 # npm from Debian, unless the installed Node.js already brings its own (NodeSource's nodejs
 # package includes npm and conflicts with Debian's npm package).

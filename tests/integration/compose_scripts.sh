@@ -107,6 +107,28 @@ check_no_secrets() {
   done
 }
 
+# What the later setup steps did, checked on the branches themselves: the organisation and
+# its two users on master-2 (synced), the license valid on master-1, the assembly completed on
+# master-1 for the member who logged in there.
+check_federation() {
+  local out="$1" org aid tok body
+  org="$(grep -o "organisation 'Cross-branch demo' ([0-9a-f-]*)" <<<"${out}" | head -n 1 | grep -o '([0-9a-f-]*)' | tr -d '()')"
+  [[ -n "${org}" ]] || fail "setup printed no organisation id"
+  grep -q 'license validated on master-1: VALID' <<<"${out}" || fail "no license validation on master-1"
+  aid="$(grep -o 'assembly [0-9a-f]\{64\} completed on master-1' <<<"${out}" | head -n 1 | cut -d' ' -f2)"
+  [[ -n "${aid}" ]] || fail "no completed assembly on master-1"
+  tok="$(<"${STATE_DIR}/master-2/admin.token")"
+  body="$(curl -sS --max-time 10 -H @- "http://127.0.0.1:$((BG_BASE_PORT + 2))/api/v1/organizations/${org}/users" \
+    <<<"Authorization: Bearer ${tok}")"
+  [[ "${body}" == *'owner@demo.example'* && "${body}" == *'member@demo.example'* ]] ||
+    fail "the organisation's users are not on master-2: ${body:0:300}"
+  tok="$(<"${STATE_DIR}/master-1/admin.token")"
+  body="$(curl -sS --max-time 10 -H @- "http://127.0.0.1:$((BG_BASE_PORT + 1))/api/v1/assemblies/${aid}?organization_id=${org}" \
+    <<<"Authorization: Bearer ${tok}")"
+  [[ "${body}" == *'"ok":"ASSEMBLY_COMPLETED"'* && "${body}" == *'"meta"'* ]] ||
+    fail "assembly ${aid} is not completed on master-1: ${body:0:300}"
+}
+
 # True when PID is a live process (a zombie waiting for its parent counts as exited).
 pid_alive() {
   local stat
@@ -153,6 +175,7 @@ main() {
   check_no_secrets "${out}"
   count="$(grep -c '^setup-cross-branch-testing: registered ' <<<"${out}")" || true
   ((count == 4)) || fail "expected 4 registrations, got ${count}"
+  check_federation "${out}"
 
   step "setup-cross-branch-testing.sh (again)"
   out="$("${SETUP}" 2>&1)" || {
@@ -164,6 +187,9 @@ main() {
   check_no_secrets "${out}"
   count="$(grep -c ' already registered on ' <<<"${out}")" || true
   ((count == 4)) || fail "expected 4 already-registered pairs on the second run, got ${count}"
+  grep -q "organisation 'Cross-branch demo' (.*) already on top" <<<"${out}" ||
+    fail "the second run created the organisation again"
+  check_federation "${out}"
 
   step "local-multi-branch.sh status"
   out="$("${LOCAL}" status)" || fail "status exited $? while everything runs"
