@@ -6,34 +6,10 @@
  * All three end in the same place: libswscale converts the picture to the
  * encoder's pixel format at the wanted size, one libavcodec image encoder
  * (mjpeg, png, libwebp) makes one packet, and the packet is written to
- * <out>.part, renamed when the robot's work is complete.
+ * <out>.part, renamed when the robot's work is complete. The input side
+ * (opening by content, decoding, seeking) is image_input.c.
  */
-#include "image.h"
-#include "media_internal.h"
-
-#include <errno.h>
-#include <limits.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <libavcodec/avcodec.h>
-#include <libavutil/avstring.h>
-#include <libavutil/pixdesc.h>
-#include <libswscale/swscale.h>
-
-#include "proto/mem.h"
-
-#define MAX_OFFSET_S 1e7
-#define TIME_EPS_S 0.0005     /* timestamps are compared to half a millisecond */
-#define NO_INDEX_GAP_S 2.0    /* without a seek index, decode on over gaps up to this */
-#define SKIP_MARGIN_S 0.5     /* non-reference frames are decoded this close to a target */
-#define MAX_STEM 200
-#define MAX_DECODE_ERRORS 64 /* receive errors in a row before giving up */
-
+#include "image_internal.h"
 typedef struct fmt_info {
     const char *name, *ext, *mime, *encoder;
     int default_q;
@@ -87,9 +63,9 @@ bool bg_image_fit_parse(const char *name, bg_image_fit *out)
 
 /* ---- errors ---------------------------------------------------------- */
 
-static bg_err canceled(bg_media_err *e)
+bg_err bg_img_canceled(bg_media_err *e)
 {
-    media_err(e, "CANCELED", "canceled");
+    media_err(e, "CANCELED", "bg_img_canceled");
     return BG_EBUSY;
 }
 
@@ -99,13 +75,13 @@ static bg_err bad_opts(bg_media_err *e, const char *msg)
     return BG_EINVAL;
 }
 
-static bg_err bad_input(bg_media_err *e, const char *msg)
+bg_err bg_img_bad_input(bg_media_err *e, const char *msg)
 {
     media_err(e, "INVALID_INPUT", "%s", msg);
     return BG_EMEDIA;
 }
 
-static bg_err proc_err(bg_media_err *e, int ret, const char *what)
+bg_err bg_img_proc_err(bg_media_err *e, int ret, const char *what)
 {
     if (ret == AVERROR(ENOMEM))
         return media_input_averr(ret, what, e);
@@ -159,9 +135,9 @@ static bg_err write_packets(AVCodecContext *c, AVPacket *pkt, const char *path, 
         return BG_EIO;
     }
     if (ret != AVERROR_EOF)
-        return proc_err(e, ret, "encoding the picture");
+        return bg_img_proc_err(e, ret, "encoding the picture");
     if (total == 0)
-        return proc_err(e, AVERROR_BUG, "the encoder gave no picture");
+        return bg_img_proc_err(e, AVERROR_BUG, "the encoder gave no picture");
     *size = total;
     return BG_OK;
 }
@@ -181,7 +157,7 @@ static bg_err encode_write(AVFrame *f, bg_image_format fmt, int quality, const c
     AVPacket *pkt = av_packet_alloc();
     bg_err err = BG_OK;
     if (c == NULL || pkt == NULL) {
-        err = proc_err(e, AVERROR(ENOMEM), "encoder");
+        err = bg_img_proc_err(e, AVERROR(ENOMEM), "encoder");
         goto done;
     }
     int q = quality > 0 ? quality : fi->default_q;
@@ -205,7 +181,7 @@ static bg_err encode_write(AVFrame *f, bg_image_format fmt, int quality, const c
     if (ret >= 0)
         ret = avcodec_send_frame(c, NULL);
     if (ret < 0)
-        err = proc_err(e, ret, "encoding the picture");
+        err = bg_img_proc_err(e, ret, "encoding the picture");
     else
         err = write_packets(c, pkt, path, made, size, e);
 done:
@@ -254,14 +230,14 @@ static bg_err scale(struct SwsContext **sws, const AVFrame *src, int w, int h,
 {
     AVFrame *d = av_frame_alloc();
     if (d == NULL)
-        return proc_err(e, AVERROR(ENOMEM), "scaling");
+        return bg_img_proc_err(e, AVERROR(ENOMEM), "scaling");
     d->width = w;
     d->height = h;
     d->format = fmt;
     int ret = av_frame_get_buffer(d, 0);
     if (ret < 0) {
         av_frame_free(&d);
-        return proc_err(e, ret, "scaling");
+        return bg_img_proc_err(e, ret, "scaling");
     }
     *sws = sws_getCachedContext(*sws, src->width, src->height, src->format, w, h, fmt,
                                 SWS_BICUBIC, NULL, NULL, NULL);
@@ -276,7 +252,7 @@ static bg_err scale(struct SwsContext **sws, const AVFrame *src, int w, int h,
                     d->data, d->linesize);
     if (ret < 0) {
         av_frame_free(&d);
-        return proc_err(e, ret, "scaling");
+        return bg_img_proc_err(e, ret, "scaling");
     }
     *out = d;
     return BG_OK;
@@ -296,11 +272,6 @@ static void flatten_white(AVFrame *rgba)
         }
     }
 }
-
-/* Scaler state of one robot run (sws2: the second pass of jpeg with alpha). */
-typedef struct picture {
-    struct SwsContext *sws, *sws2;
-} picture;
 
 static void picture_fini(picture *p)
 {
@@ -330,273 +301,6 @@ static bg_err picture_write(picture *p, const AVFrame *src, int w, int h, bg_ima
     av_frame_free(&a);
     av_frame_free(&b);
     return err;
-}
-
-/* ---- a video (or picture) input, decoded frame by frame -------------- */
-
-typedef struct vin {
-    media_ctl ctl;
-    media_input in;
-    bg_media_err *e;
-    AVStream *st;
-    AVCodecContext *dec;
-    AVPacket *pkt;
-    double origin;   /* stream start, seconds */
-    double duration; /* seconds; 0 = unknown */
-    double frac;     /* progress reported while reading */
-    double skip_before; /* packets earlier than this (seconds) skip non-reference frames */
-    bool draining;   /* the demuxer ended: the decoder was told */
-    bool decoded;    /* some frame came out */
-} vin;
-
-static bg_err in_err(vin *v, int ret, const char *what)
-{
-    if (v->ctl.canceled)
-        return canceled(v->e);
-    return media_input_averr(ret, what, v->e);
-}
-
-/* The first video stream that is not cover art; with cover_ok, cover art
- * when there is nothing else. */
-static AVStream *pick_video(AVFormatContext *ic, bool cover_ok)
-{
-    AVStream *cover = NULL;
-    for (unsigned i = 0; i < ic->nb_streams; i++) {
-        AVStream *st = ic->streams[i];
-        if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO)
-            continue;
-        if (!(st->disposition & AV_DISPOSITION_ATTACHED_PIC))
-            return st;
-        if (cover == NULL && cover_ok)
-            cover = st;
-    }
-    return cover;
-}
-
-static double duration_of(const AVStream *st, const AVFormatContext *ic)
-{
-    if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
-        return (double)st->duration * av_q2d(st->time_base);
-    if (ic->duration != AV_NOPTS_VALUE && ic->duration > 0)
-        return (double)ic->duration / AV_TIME_BASE;
-    return 0.0;
-}
-
-static void discard_others(AVFormatContext *ic, const AVStream *keep)
-{
-    for (unsigned i = 0; i < ic->nb_streams; i++)
-        ic->streams[i]->discard = ic->streams[i] == keep ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
-}
-
-/* Stream info costs a decode of the first frames (a second decode of a
- * still picture), so it is read only when the header did not name the
- * codec or, for thumbnails, the duration (mpeg-ts, raw streams). */
-static bg_err find_stream(vin *v, bool thumbs)
-{
-    AVFormatContext *ic = v->in.ic;
-    AVStream *st = pick_video(ic, !thumbs);
-    if (st == NULL || st->codecpar->codec_id == AV_CODEC_ID_NONE ||
-        (thumbs && duration_of(st, ic) <= 0)) {
-        if (st != NULL)
-            discard_others(ic, st);
-        int ret = avformat_find_stream_info(ic, NULL);
-        if (ret == AVERROR_EXIT || ret == AVERROR(ENOMEM) || v->ctl.canceled)
-            return in_err(v, ret, "stream info");
-        st = pick_video(ic, !thumbs);
-    }
-    if (st == NULL || st->codecpar->codec_id == AV_CODEC_ID_NONE)
-        return bad_input(v->e, thumbs ? "no video stream" : "no picture");
-    discard_others(ic, st);
-    v->st = st;
-    v->origin = st->start_time != AV_NOPTS_VALUE ? st->start_time * av_q2d(st->time_base) : 0;
-    v->duration = duration_of(st, ic);
-    return BG_OK;
-}
-
-static bg_err too_large(vin *v, int w, int h)
-{
-    if ((int64_t)w * h <= BG_IMAGE_MAX_SOURCE_PIXELS)
-        return BG_OK;
-    return bad_input(v->e, "the picture is too large");
-}
-
-static bg_err open_decoder(vin *v, int threads)
-{
-    const AVCodecParameters *par = v->st->codecpar;
-    if (too_large(v, par->width, par->height) != BG_OK)
-        return BG_EMEDIA;
-    const AVCodec *codec = avcodec_find_decoder(par->codec_id);
-    if (codec == NULL) {
-        media_err(v->e, "INVALID_INPUT", "no decoder for codec %s", avcodec_get_name(par->codec_id));
-        return BG_EMEDIA;
-    }
-    v->dec = avcodec_alloc_context3(codec);
-    v->pkt = av_packet_alloc();
-    if (v->dec == NULL || v->pkt == NULL)
-        return proc_err(v->e, AVERROR(ENOMEM), "decoder");
-    int ret = avcodec_parameters_to_context(v->dec, par);
-    if (ret < 0)
-        return proc_err(v->e, ret, "decoder");
-    v->dec->pkt_timebase = v->st->time_base;
-    v->dec->thread_count = threads;
-    v->dec->max_pixels = BG_IMAGE_MAX_SOURCE_PIXELS; /* the decoder refuses bigger frames */
-    ret = avcodec_open2(v->dec, codec, NULL);
-    return ret < 0 ? in_err(v, ret, "video decoder") : BG_OK;
-}
-
-/* media.c's opener probes with the file's name, and a name ending in .jpg
- * (.bmp, .tif...) lets libav's image2 demuxer (extension score 50) outbid
- * the content-based jpeg_pipe (25 until it has seen the whole file); image2
- * is refused there because it can read numbered sequences. An input refused
- * as INVALID_INPUT is therefore tried once more here, its demuxer chosen
- * from the bytes alone and accepted only if it is one of the single-picture
- * *_pipe demuxers. On failure nothing is left open and the first error
- * stands. */
-static bool picture_demuxer(const AVInputFormat *f)
-{
-    size_t n = strlen(f->name);
-    return n > 5 && strcmp(f->name + n - 5, "_pipe") == 0;
-}
-
-static bool open_by_content(vin *v, const char *path)
-{
-    media_input *in = &v->in;
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return false;
-    char *url = av_asprintf("file:%s", path);
-    if (url == NULL)
-        return false;
-    in->size = (int64_t)st.st_size;
-    AVIOInterruptCB icb = {media_interrupt_cb, &v->ctl};
-    const AVInputFormat *fmt = NULL;
-    AVDictionary *opts = NULL;
-    av_dict_set(&opts, "protocol_whitelist", "file", 0);
-    int ret = avio_open2(&in->pb, url, AVIO_FLAG_READ, &icb, &opts);
-    if (ret >= 0)
-        ret = av_probe_input_buffer2(in->pb, &fmt, "", NULL, 0, 0);
-    if (ret >= 0 && !picture_demuxer(fmt))
-        ret = AVERROR_INVALIDDATA;
-    if (ret >= 0 && (in->ic = avformat_alloc_context()) == NULL)
-        ret = AVERROR(ENOMEM);
-    if (ret >= 0) {
-        in->ic->pb = in->pb;
-        in->ic->interrupt_callback = icb;
-        ret = avformat_open_input(&in->ic, url, fmt, &opts); /* frees ic on failure */
-    }
-    av_dict_free(&opts);
-    av_free(url);
-    if (ret < 0)
-        media_input_close(in);
-    return ret >= 0;
-}
-
-static bg_err vin_open(vin *v, const char *path, bool thumbs)
-{
-    v->skip_before = -INFINITY;
-    bg_media_err first; /* e is written only when the call fails */
-    bg_err err = media_input_open(&v->in, path, &v->ctl, &first);
-    if (err == BG_EMEDIA && !v->ctl.canceled && open_by_content(v, path))
-        err = BG_OK;
-    if (err != BG_OK && v->e != NULL)
-        *v->e = first;
-    if (err == BG_OK)
-        err = find_stream(v, thumbs);
-    if (err == BG_OK)
-        err = open_decoder(v, thumbs ? 0 : 1);
-    return err;
-}
-
-static void vin_close(vin *v)
-{
-    avcodec_free_context(&v->dec);
-    av_packet_free(&v->pkt);
-    media_input_close(&v->in);
-}
-
-/* Feeds the decoder one packet of our stream, or tells it the input ended.
- * A packet the decoder rejects is skipped, as the ffmpeg tool does. */
-static bg_err feed(vin *v)
-{
-    int ret = av_read_frame(v->in.ic, v->pkt);
-    if (ret < 0) {
-        if (v->ctl.canceled || ret == AVERROR_EXIT || ret == AVERROR(ENOMEM) ||
-            (ret != AVERROR_EOF && !v->decoded))
-            return in_err(v, ret, "reading the input");
-        v->draining = true; /* the end, or a corrupt tail after good frames */
-        avcodec_send_packet(v->dec, NULL);
-        return BG_OK;
-    }
-    if (v->pkt->stream_index == v->st->index) {
-        /* Frames nothing refers to, well before the wanted time, need not be
-         * decoded at all; the setting follows each packet (frame threads copy
-         * it when the packet is submitted). */
-        double pts = v->pkt->pts == AV_NOPTS_VALUE
-                         ? INFINITY
-                         : v->pkt->pts * av_q2d(v->st->time_base) - v->origin;
-        v->dec->skip_frame = pts < v->skip_before ? AVDISCARD_NONREF : AVDISCARD_DEFAULT;
-        ret = avcodec_send_packet(v->dec, v->pkt);
-    }
-    av_packet_unref(v->pkt);
-    return ret == AVERROR(ENOMEM) ? in_err(v, ret, "decoding") : BG_OK;
-}
-
-/* Next decoded frame into f: BG_OK, BG_ENOTFOUND at the end, or an error. */
-static bg_err vin_read(vin *v, AVFrame *f)
-{
-    int errors = 0; /* in a row: a decoder stuck on an error must not spin */
-    for (;;) {
-        int ret = avcodec_receive_frame(v->dec, f);
-        if (ret >= 0) {
-            if (too_large(v, f->width, f->height) != BG_OK) {
-                av_frame_unref(f);
-                return BG_EMEDIA;
-            }
-            v->decoded = true;
-            return BG_OK;
-        }
-        if (ret == AVERROR_EOF || (v->draining && ret == AVERROR(EAGAIN)))
-            return BG_ENOTFOUND;
-        if (ret == AVERROR(ENOMEM))
-            return in_err(v, ret, "decoding");
-        if (!media_ctl_tick(&v->ctl, v->frac))
-            return canceled(v->e);
-        if (ret != AVERROR(EAGAIN) && ++errors > MAX_DECODE_ERRORS)
-            return bad_input(v->e, "the video cannot be decoded");
-        if (ret != AVERROR(EAGAIN))
-            continue; /* a corrupt frame: the next receive moves on */
-        bg_err err = feed(v);
-        if (err != BG_OK)
-            return err;
-    }
-}
-
-/* Seconds from the start of the stream; NAN when the frame has no time. */
-static double frame_time(const vin *v, const AVFrame *f)
-{
-    if (f->best_effort_timestamp == AV_NOPTS_VALUE)
-        return NAN;
-    return f->best_effort_timestamp * av_q2d(v->st->time_base) - v->origin;
-}
-
-static int64_t stream_ts(const vin *v, double t)
-{
-    return av_rescale_q(llround((v->origin + t) * AV_TIME_BASE), AV_TIME_BASE_Q, v->st->time_base);
-}
-
-/* Seeks back to the keyframe at or before t. A container that cannot seek
- * keeps its position: decoding on then yields the first frame after t. */
-static bg_err vin_seek(vin *v, double t, bool *seeked)
-{
-    int ret = av_seek_frame(v->in.ic, v->st->index, stream_ts(v, t), AVSEEK_FLAG_BACKWARD);
-    if (v->ctl.canceled || ret == AVERROR_EXIT)
-        return canceled(v->e);
-    *seeked = ret >= 0;
-    if (ret >= 0) {
-        avcodec_flush_buffers(v->dec);
-        v->draining = false;
-    }
-    return BG_OK;
 }
 
 /* ---- thumbnails ------------------------------------------------------ */
@@ -658,7 +362,7 @@ static bg_err plan_thumbs(thumbs_run *r, const char *dir, const char *stem, bg_m
     double dur = r->v.duration;
     r->n = o->n_offsets > 0 ? o->n_offsets : (size_t)o->count;
     if (o->n_offsets == 0 && dur <= 0 && r->n > 1)
-        return bad_input(e, "the video's duration is unknown: give offsets");
+        return bg_img_bad_input(e, "the video's duration is unknown: give offsets");
     r->outs = bg_xcalloc(r->n, sizeof(*r->outs));
     r->tg = bg_xcalloc(r->n, sizeof(*r->tg));
     r->made = bg_xcalloc(r->n, sizeof(*r->made));
@@ -686,7 +390,7 @@ static bool should_seek(const thumbs_run *r, double t)
     if (r->last_t > t)
         return true;
     const AVIndexEntry *ie = avformat_index_get_entry_from_timestamp(
-        r->v.st, stream_ts(&r->v, t), AVSEEK_FLAG_BACKWARD);
+        r->v.st, bg_img_stream_ts(&r->v, t), AVSEEK_FLAG_BACKWARD);
     if (ie == NULL)
         return t - here > NO_INDEX_GAP_S;
     double kf = ie->timestamp * av_q2d(r->v.st->time_base) - r->v.origin;
@@ -704,7 +408,7 @@ static void keep_as_last(thumbs_run *r, double t, bool taken)
 /* Seeks for t from seek_t; the frames held belong to the old position. */
 static bg_err seek_to(thumbs_run *r, double seek_t, bool *seeked)
 {
-    bg_err err = vin_seek(&r->v, seek_t, seeked);
+    bg_err err = bg_img_vin_seek(&r->v, seek_t, seeked);
     if (err == BG_OK && *seeked) {
         av_frame_unref(r->last);
         r->last_t = -INFINITY;
@@ -724,7 +428,7 @@ static bool overshot(const thumbs_run *r, bool seeked, double seek_t, double t, 
         return false;
     if (err == BG_ENOTFOUND)
         return true;
-    double ft = frame_time(&r->v, r->cur);
+    double ft = bg_img_frame_time(&r->v, r->cur);
     return err == BG_OK && !isnan(ft) && ft > t + TIME_EPS_S;
 }
 
@@ -739,7 +443,7 @@ static bg_err reach(thumbs_run *r, double t, size_t k)
     r->v.skip_before = t - SKIP_MARGIN_S;
     bg_err err = should_seek(r, t) ? seek_to(r, seek_t, &seeked) : BG_OK;
     while (err == BG_OK) {
-        err = vin_read(&r->v, r->cur);
+        err = bg_img_vin_read(&r->v, r->cur);
         if (overshot(r, seeked, seek_t, t, err)) {
             av_frame_unref(r->cur);
             seek_t = fmax(0.0, t - back);
@@ -749,13 +453,13 @@ static bg_err reach(thumbs_run *r, double t, size_t k)
         }
         if (err == BG_ENOTFOUND) {
             if (r->last->buf[0] == NULL)
-                return bad_input(r->v.e, "no frame could be decoded");
+                return bg_img_bad_input(r->v.e, "no frame could be decoded");
             r->last_taken = true;
             return BG_OK;
         }
         if (err != BG_OK)
             return err;
-        double ft = frame_time(&r->v, r->cur);
+        double ft = bg_img_frame_time(&r->v, r->cur);
         bool hit = isnan(ft) || ft >= t - TIME_EPS_S;
         keep_as_last(r, ft, hit);
         double within = t > 0 && !isnan(ft) ? ft / t : 1.0;
@@ -795,7 +499,7 @@ static bg_err take_all(thumbs_run *r)
         if (err == BG_OK)
             err = write_thumb(r, r->tg[k].idx);
         if (err == BG_OK && !media_ctl_tick(&r->v.ctl, (k + 1.0) / r->n))
-            err = canceled(r->v.e);
+            err = bg_img_canceled(r->v.e);
         if (err != BG_OK)
             return err;
     }
@@ -836,20 +540,20 @@ bg_err bg_media_thumbs(const char *in, const char *out_dir, const char *stem,
     media_ctl_init(&r.v.ctl, p);
     bg_err err = check_thumbs_opts(in, out_dir, stem, o, e);
     if (err == BG_OK && !media_ctl_tick(&r.v.ctl, 0.0))
-        err = canceled(e);
+        err = bg_img_canceled(e);
     if (err == BG_OK)
-        err = vin_open(&r.v, in, true);
+        err = bg_img_vin_open(&r.v, in, true);
     if (err == BG_OK)
         err = plan_thumbs(&r, out_dir, stem, e);
     if (err == BG_OK) {
         r.cur = av_frame_alloc();
         r.last = av_frame_alloc();
-        err = r.cur && r.last ? take_all(&r) : proc_err(e, AVERROR(ENOMEM), "frames");
+        err = r.cur && r.last ? take_all(&r) : bg_img_proc_err(e, AVERROR(ENOMEM), "frames");
     }
     av_frame_free(&r.cur);
     av_frame_free(&r.last);
     picture_fini(&r.pic);
-    vin_close(&r.v);
+    bg_img_vin_close(&r.v);
     err = publish_thumbs(&r, err);
     free(r.tg);
     free(r.made);
@@ -936,7 +640,7 @@ static bg_err crop_view(picture *pic, const AVFrame *f, const geometry *g, AVFra
     if (d != NULL && (d->flags & AV_PIX_FMT_FLAG_BITSTREAM))
         err = scale(&pic->sws2, f, f->width, f->height, AV_PIX_FMT_GRAY8, &v, e);
     else if ((v = av_frame_clone(f)) == NULL)
-        err = proc_err(e, AVERROR(ENOMEM), "cropping");
+        err = bg_img_proc_err(e, AVERROR(ENOMEM), "cropping");
     if (err != BG_OK)
         return err;
     v->crop_left = (size_t)g->cx;
@@ -946,7 +650,7 @@ static bg_err crop_view(picture *pic, const AVFrame *f, const geometry *g, AVFra
     int ret = av_frame_apply_cropping(v, AV_FRAME_CROP_UNALIGNED);
     if (ret < 0) {
         av_frame_free(&v);
-        return proc_err(e, ret, "cropping");
+        return bg_img_proc_err(e, ret, "cropping");
     }
     *out = v;
     return BG_OK;
@@ -965,18 +669,18 @@ static bg_err resize_run(vin *v, const char *in, const char *part, const bg_resi
 {
     AVFrame *f = av_frame_alloc(), *view = NULL;
     picture pic = {0};
-    bg_err err = f ? vin_open(v, in, false) : proc_err(v->e, AVERROR(ENOMEM), "frames");
+    bg_err err = f ? bg_img_vin_open(v, in, false) : bg_img_proc_err(v->e, AVERROR(ENOMEM), "frames");
     if (err == BG_OK)
-        err = vin_read(v, f);
+        err = bg_img_vin_read(v, f);
     if (err == BG_ENOTFOUND)
-        err = bad_input(v->e, "no picture could be decoded");
+        err = bg_img_bad_input(v->e, "no picture could be decoded");
     geometry g = {0};
     if (err == BG_OK) {
         g = fit_geometry(o, f->width, f->height);
         err = crop_view(&pic, f, &g, &view, v->e);
     }
     if (err == BG_OK && !media_ctl_tick(&v->ctl, 0.5))
-        err = canceled(v->e);
+        err = bg_img_canceled(v->e);
     int64_t size = 0;
     if (err == BG_OK)
         err = picture_write(&pic, view, g.w, g.h, o->format, o->quality, part, made, &size, v->e);
@@ -985,7 +689,7 @@ static bg_err resize_run(vin *v, const char *in, const char *part, const bg_resi
     av_frame_free(&view);
     av_frame_free(&f);
     picture_fini(&pic);
-    vin_close(v);
+    bg_img_vin_close(v);
     return err;
 }
 
@@ -1000,11 +704,11 @@ bg_err bg_media_image_resize(const char *in, const char *out, const bg_resize_op
     bool made = false;
     bg_err err = check_resize_opts(in, out, o, part, sizeof(part), e);
     if (err == BG_OK && !media_ctl_tick(&v.ctl, 0.0))
-        err = canceled(e);
+        err = bg_img_canceled(e);
     if (err == BG_OK)
         err = resize_run(&v, in, part, o, &made, &meta);
     if (err == BG_OK && !media_ctl_tick(&v.ctl, 1.0))
-        err = canceled(e);
+        err = bg_img_canceled(e);
     if (err == BG_OK && rename(part, out) != 0) {
         media_err(e, "OUTPUT_ERROR", "output cannot be renamed into place: %s", strerror(errno));
         err = BG_EIO;
@@ -1039,7 +743,7 @@ bg_err bg_media_image_write(const uint8_t *pixels, int width, int height, int st
         return bad_opts(e, "output path too long");
     AVFrame *src = av_frame_alloc();
     if (src == NULL)
-        return proc_err(e, AVERROR(ENOMEM), "frames");
+        return bg_img_proc_err(e, AVERROR(ENOMEM), "frames");
     src->data[0] = (uint8_t *)pixels; /* read only: scaled into a new frame */
     src->linesize[0] = stride;
     src->width = width;
