@@ -58,6 +58,15 @@ static const char loud_solo_tpl[] =
     "{\"id\":\"loud16-solo\",\"description\":\"Opus normalised to -16 LUFS.\",\"steps\":{"
     "\"opus\":{\"robot\":\"/audio/encode\",\"use\":\":original\",\"format\":\"opus\","
     "\"bitrate\":96000,\"loudness_target\":-16}},\"max_attempts\":1}\n";
+/* /meta/read without the loudness measurement: alone (the one-step robot
+ * call) and next to an encode of the same input (the shared decode). */
+static const char quick_tpl[] =
+    "{\"id\":\"probe-quick\",\"description\":\"Metadata without loudness.\",\"steps\":{"
+    "\"meta\":{\"robot\":\"/meta/read\",\"use\":\":original\",\"loudness\":false}}}\n";
+static const char quick_mp3_tpl[] =
+    "{\"id\":\"meta-mp3\",\"description\":\"Metadata without loudness, and an mp3.\",\"steps\":{"
+    "\"meta\":{\"robot\":\"/meta/read\",\"use\":\":original\",\"loudness\":false},"
+    "\"mp3\":{\"robot\":\"/audio/encode\",\"use\":\":original\",\"format\":\"mp3\"}}}\n";
 /* A slow video encode (60 s to 720p, preset slow: tens of seconds). */
 static const char slow_tpl[] =
     "{\"id\":\"slow-encode\",\"description\":\"720p h264, preset slow.\",\"steps\":{"
@@ -421,7 +430,8 @@ static int group_setup(void **state)
     snprintf(M.tpl_dir, sizeof(M.tpl_dir), "%s/templates", M.root);
     snprintf(M.tpl_env, sizeof(M.tpl_env), "BRANCHGATE_TEMPLATES_DIR=%s", M.tpl_dir);
     if (!bg_th_copy_templates(M.tpl_dir) || !add_template("loud16", loud_tpl) ||
-        !add_template("loud16-solo", loud_solo_tpl) || !add_template("slow-encode", slow_tpl)) {
+        !add_template("loud16-solo", loud_solo_tpl) || !add_template("slow-encode", slow_tpl) ||
+        !add_template("probe-quick", quick_tpl) || !add_template("meta-mp3", quick_mp3_tpl)) {
         fprintf(stderr, "cannot prepare the templates\n");
         return -1;
     }
@@ -566,6 +576,24 @@ static void test_probe_audio(void **state)
             json_number_value(json_object_get(loud, "integrated_lufs")), ref);
     assert_true(near("probe integrated_lufs", json_object_get(loud, "integrated_lufs"), ref, 0.5));
     assert_true(json_is_number(json_object_get(loud, "loudness_range_lu")));
+    json_decref(st);
+}
+
+/* "loudness": false leaves the measurement out, alone and in a shared decode. */
+static void test_meta_without_loudness(void **state)
+{
+    (void)state;
+    char id[65];
+    json_t *st = run_ok("probe-quick", &M.flac, id);
+    json_t *meta = json_object_get(json_array_get(results_of(st, "meta", 1), 0), "meta");
+    assert_true(json_is_true(json_object_get(meta, "has_audio")));
+    assert_null(json_object_get(meta, "loudness"));
+    json_decref(st);
+    st = run_ok("meta-mp3", &M.flac, id);
+    meta = json_object_get(json_array_get(results_of(st, "meta", 1), 0), "meta");
+    assert_true(near("meta duration", json_object_get(meta, "duration"), 8.0, 0.05));
+    assert_null(json_object_get(meta, "loudness"));
+    assert_true(str_is(json_array_get(results_of(st, "mp3", 1), 0), "mime", "audio/mpeg"));
     json_decref(st);
 }
 
@@ -919,7 +947,8 @@ int main(void)
     curl_global_init(CURL_GLOBAL_ALL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_video_preview),    cmocka_unit_test(test_image_thumbnail),
-        cmocka_unit_test(test_probe_audio),      cmocka_unit_test(test_audio_preview),
+        cmocka_unit_test(test_probe_audio),
+        cmocka_unit_test(test_meta_without_loudness),      cmocka_unit_test(test_audio_preview),
         cmocka_unit_test(test_loudness_target),  cmocka_unit_test(test_corrupt_inputs),
         cmocka_unit_test(test_cancel_mid_encode), cmocka_unit_test(test_clean_shutdown),
     };
