@@ -30,10 +30,19 @@ asan-test: deps
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
-# Every bench/ script, each bounded in time; results go to docs/performance.md.
+# Every bench/ script (tools installed first), each bounded by BENCH_TIMEOUT
+# seconds; results go to docs/performance.md, then bench/summary.sh puts the
+# key figures at its top. Fails at the end if a script failed (bench/README.md).
+BENCH_TIMEOUT ?= 1800
 bench: build
-	@command -v wrk >/dev/null || { echo "bench needs wrk: apt-get install -y wrk" >&2; exit 1; }
-	@set -e; for s in bench/*.sh; do echo "== $$s"; BRANCHGATE_BIN=$(CURDIR)/$(BUILD)/branchgate bash $$s; done
+	@bash bench/install-tools.sh
+	@failed=""; for s in bench/*.sh; do \
+	    case $$s in bench/lib.sh|bench/install-tools.sh|bench/summary.sh) continue ;; esac; \
+	    echo "== $$s"; \
+	    BRANCHGATE_BIN=$(CURDIR)/$(BUILD)/branchgate timeout -k 60 $(BENCH_TIMEOUT) bash $$s || failed="$$failed $$s"; \
+	done; \
+	echo "== bench/summary.sh"; bash bench/summary.sh >/dev/null || failed="$$failed bench/summary.sh"; \
+	if [ -n "$$failed" ]; then echo "bench: failed:$$failed" >&2; exit 1; fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

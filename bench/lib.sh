@@ -55,3 +55,30 @@ bench_free_port() {
     done
     return 1
 }
+
+# bench_section_first NAME DOC — when DOC lacks NAME's markers, inserts them
+# after DOC's title and its opening paragraphs, before the first section
+# (the first "<!-- x:begin -->" or "## " line), so that NAME's section comes
+# before every other; bench_write_section then fills it. Same lock as above.
+bench_section_first() {
+    local name=$1 doc=$2
+    local begin="<!-- $name:begin -->" end="<!-- $name:end -->"
+    [[ -f $doc ]] || return 0
+    exec 9<"$(dirname "$doc")"
+    if command -v flock >/dev/null && ! flock -w 30 9; then
+        echo "$name: $(dirname "$doc") stayed locked for 30 s" >&2
+        exec 9<&-
+        return 1
+    fi
+    if ! grep -qF "$begin" "$doc" || ! grep -qF "$end" "$doc"; then
+        local tmpf
+        tmpf=$(mktemp "${TMPDIR:-/tmp}/bg-bench-doc.XXXXXX")
+        awk -v b="$begin" -v e="$end" '
+            !done && (/^<!-- [A-Za-z0-9_-]+:begin -->$/ || /^## /) { print b; print e; print ""; done = 1 }
+            { print }
+            END { if (!done) { print ""; print b; print e } }' "$doc" >"$tmpf"
+        cat "$tmpf" >"$doc"
+        rm -f "$tmpf"
+    fi
+    exec 9<&-
+}

@@ -66,6 +66,28 @@ static bool route(bg_reqctx *rc)
     return false;
 }
 
+/* Request headers are capped before anything reads them: one value at
+ * 8 KiB, all names and values together at 32 KiB (h2o itself refuses more
+ * than 100 header lines on HTTP/1.1, with its own 400). */
+#define HEADER_VALUE_MAX 8192
+#define HEADERS_TOTAL_MAX 32768
+
+static bool headers_cap(bg_reqctx *rc)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < rc->req->headers.size; i++) {
+        const h2o_header_t *h = &rc->req->headers.entries[i];
+        total += h->name->len + h->value.len;
+        if (h->value.len > HEADER_VALUE_MAX || total > HEADERS_TOTAL_MAX) {
+            bg_gw_error(rc, 431, "HEADERS_TOO_LARGE",
+                        "request headers exceed %d bytes each or %d bytes in all",
+                        HEADER_VALUE_MAX, HEADERS_TOTAL_MAX);
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool size_cap(bg_reqctx *rc)
 {
     size_t limit = rc->match.route->body_limit;
@@ -252,7 +274,8 @@ int bg_gw_on_req(h2o_handler_t *self, h2o_req_t *req)
     rc->gw = rc->loop->gw;
     rc->loop->inflight++;
     set_request_id(rc);
-    if (route(rc) && size_cap(rc) && authenticate(rc) && rate_limit(rc) && parse_body(rc))
+    if (headers_cap(rc) && route(rc) && size_cap(rc) && authenticate(rc) && rate_limit(rc) &&
+        parse_body(rc))
         rc->match.route->handler(rc);
     return 0;
 }

@@ -62,6 +62,7 @@ static const char *reason_of(int status)
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
+    case 431: return "Request Header Fields Too Large";
     case 460: return "Checksum Mismatch";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
