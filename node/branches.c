@@ -285,6 +285,8 @@ bg_err bg_node_branch_update(bg_node *n, bg_registry *reg, const char *org, cons
 
 /* ---- inbound snapshot ---- */
 
+static peer_live *live_of(bg_node *n, int64_t id, const char *name);
+
 bg_err bg_node_branches_reload(bg_node *n, bg_registry *reg)
 {
     bg_branch *list = NULL;
@@ -302,6 +304,20 @@ bg_err bg_node_branches_reload(bg_node *n, bg_registry *reg)
         bg_strlcpy(fresh[i].org, list[i].organization_id, sizeof(fresh[i].org));
         bg_strlcpy(fresh[i].type, list[i].type, sizeof(fresh[i].type));
     }
+    /* A peer not pinged since start shows its last recorded state in
+     * /metrics (a restart does not make it disappear there). */
+    pthread_mutex_lock(&n->live_mu);
+    for (size_t i = 0; i < cnt; i++) {
+        bool up = strcmp(list[i].state, "up") == 0, down = strcmp(list[i].state, "down") == 0;
+        if (!list[i].is_active || (!up && !down))
+            continue;
+        peer_live *l = live_of(n, list[i].id, list[i].name);
+        if (l->up < 0) {
+            l->up = up;
+            l->rtt_us = list[i].rtt_us;
+        }
+    }
+    pthread_mutex_unlock(&n->live_mu);
     bg_registry_branch_free(list, cnt);
     pthread_rwlock_wrlock(&n->peers_lock);
     peer_entry *old = n->peers;

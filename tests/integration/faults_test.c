@@ -655,6 +655,26 @@ static void test_bad_peers(void **state)
                          1);
         json_decref(st);
     }
+    /* /metrics has every series of DESIGN section 9, the peers' and the
+     * outbox's labelled by branch. */
+    static const char *const series[] = {
+        "branchgate_http_requests_total{",       "branchgate_http_request_duration_seconds_bucket{",
+        "branchgate_peer_up{branch=\"silent\"}",  "branchgate_peer_breaker_state{branch=\"drip\"}",
+        "branchgate_peer_rtt_seconds{branch=\"err500\"}",
+        "branchgate_outbox_depth{destination=\"garbage\"} 1",
+        "branchgate_outbox_oldest_seconds{destination=\"silent\"}", "branchgate_jobs{state=\"queued\"}",
+        "branchgate_jobs_dead ",                 "branchgate_assemblies_total{result=",
+        "branchgate_webhook_deliveries_total{result=",
+        "branchgate_license_validations_total",
+    };
+    assert_int_equal(bg_th_get(&p, "/metrics", p.token, &r), 0);
+    assert_int_equal(r.status, 200);
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++) {
+        if (strstr(r.body, series[i]) == NULL)
+            fprintf(stderr, "/metrics lacks %s\n%.3000s\n", series[i], r.body);
+        assert_non_null(strstr(r.body, series[i]));
+    }
+    bg_th_resp_free(&r);
     assert_int_equal(bg_th_stop(&p, SIGTERM, 15000), 0);
     bad_stop = 1;
     for (int k = 0; k < BAD_KINDS; k++) {
