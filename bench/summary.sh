@@ -165,7 +165,8 @@ add "audio-preview execution (claim → settled): ms, lower is better" "$v" \
     "$(with "$cli_ms" "ms (the ffmpeg CLI)")" "${q:-$(ratio "$v" "$cli_ms")}" "pipeline"
 
 # robots: the worst ratio and the multi-output audio preview
-worst=$(rows robots "^ratio$" | awk -F'\t' '$2 ~ /^[0-9.]+$/ && ($2 + 0 > m || !n) { m = $2 + 0; l = $1; n = 1 } END { if (n) printf "%s\t%s\n", l, m }')
+# (a ratio over the aim reads "1.13 **above 1.1×**": its leading number counts)
+worst=$(rows robots "^ratio$" | awk -F'\t' '{ v = $2; sub(/[^0-9.].*$/, "", v) } v ~ /^[0-9.]+$/ && (v + 0 > m || !n) { m = v + 0; l = $1; n = 1 } END { if (n) printf "%s\t%s\n", l, m }')
 if [[ -n $worst ]]; then
     wl=${worst%%$'\t'*} wr=${worst#*$'\t'}
     wcli=$(num "$(get robots "^\\| ${wl//[][\\.^$*+?(){}|]/.}" "^CLI median s$")")
