@@ -2,10 +2,12 @@
 # the README promises on a fresh Debian 12 machine.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build run test asan-test bench clean
+.PHONY: all deps build run test asan-test bench fuzz clean
 
 all: build
 
@@ -44,5 +46,14 @@ bench: build
 	echo "== bench/summary.sh"; bash bench/summary.sh >/dev/null || failed="$$failed bench/summary.sh"; \
 	if [ -n "$$failed" ]; then echo "bench: failed:$$failed" >&2; exit 1; fi
 
+# Every tests/fuzz target (clang, libFuzzer, ASan/UBSan) for FUZZ_SECONDS
+# each on a copy of the seed corpus in $(FUZZ_BUILD); fails on any finding.
+# FUZZ_TARGETS="url jwt" runs only those (docs/testing.md, "Fuzzing").
+fuzz: deps
+	@scripts/install-fuzz-deps.sh
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DBG_FUZZ=ON $(CMAKE_ARGS) >/dev/null
+	cmake --build $(FUZZ_BUILD) --target bg_fuzz -j $(JOBS)
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

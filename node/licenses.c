@@ -77,10 +77,12 @@ static bg_err issue_payload(bg_node *n, bg_registry *reg, json_t *b, json_t **ou
     json_t *limits_out = json_pack("{s:I,s:I}", "branches",
                                    (json_int_t)json_integer_value(json_object_get(limits, "branches")),
                                    "users", (json_int_t)json_integer_value(json_object_get(limits, "users")));
-    json_t *p = json_pack("{s:s,s:s,s:s,s:O,s:O,s:o,s:I,s:I}", "lid", "", "org", org, "tier", tier,
+    /* features is optional: an empty list when absent ("o" steals the new
+     * reference, "O" would leak it). */
+    json_t *p = json_pack("{s:s,s:s,s:s,s:O,s:o,s:o,s:I,s:I}", "lid", "", "org", org, "tier", tier,
                           "domains", json_object_get(b, "domains"), "features",
-                          features ? features : json_array(), "limits", limits_out, "nbf",
-                          (json_int_t)(nbf_ms / 1000), "exp", (json_int_t)(exp_ms / 1000));
+                          features ? json_incref(features) : json_array(), "limits", limits_out,
+                          "nbf", (json_int_t)(nbf_ms / 1000), "exp", (json_int_t)(exp_ms / 1000));
     char lid[BG_UUID_LEN + 1];
     bg_uuid_v4(lid);
     if (p != NULL)

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages branchgate builds and tests with, only
 # those that are missing. Idempotent and non-interactive; needs root (or
-# sudo) only when something is missing.
+# sudo) only when something is missing. With arguments, installs those
+# packages instead (scripts/install-fuzz-deps.sh uses that).
 set -euo pipefail
 
+if [ $# -gt 0 ]; then
+  packages=("$@")
+else
 packages=(
   build-essential cmake pkg-config ca-certificates curl openssl
   libh2o-evloop-dev libssl-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev libsodium-dev
@@ -14,6 +18,7 @@ packages=(
 # npm from Debian, unless the installed Node.js already brings its own (NodeSource's nodejs
 # package includes npm and conflicts with Debian's npm package).
 command -v npm >/dev/null || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,7 +28,7 @@ for p in "${packages[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
-echo "install-deps: installing ${missing[*]}" >&2
+echo "$(basename "$0" .sh): installing ${missing[*]}" >&2
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null || { echo "install-deps: run as root or install sudo" >&2; exit 1; }
