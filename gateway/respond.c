@@ -178,6 +178,7 @@ void bg_gw_json(bg_reqctx *rc, int status, json_t *body)
     bg_gw_send(rc, status, "application/json", copy.base, copy.len);
 }
 
+__attribute__((format(printf, 4, 0)))
 static void verror(bg_reqctx *rc, int status, const char *code, const char *fmt, va_list ap)
 {
     char msg[400];
