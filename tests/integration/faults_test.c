@@ -72,6 +72,7 @@ static struct {
     char root[256];
     char *wav;
     size_t wav_len;
+    char mnt[320]; /* the disk-full case's tmpfs while mounted */
 } T;
 
 /* ---- helpers ---- */
@@ -325,6 +326,7 @@ static void test_disk_full(void **state)
                 strerror(errno));
         skip();
     }
+    snprintf(T.mnt, sizeof(T.mnt), "%s", mnt); /* unmounted by teardown if a check fails */
     snprintf(dir, sizeof(dir), "%s/data", mnt);
     bg_th_proc p;
     const char *env[] = {"BRANCHGATE_UPLOADS_CHUNK_MAX_BYTES=1048576",
@@ -409,6 +411,7 @@ static void test_disk_full(void **state)
     free(big);
     bg_th_rmtree(dir);
     umount(mnt);
+    T.mnt[0] = '\0';
 }
 
 /* ---- 3. peers that misbehave ---- */
@@ -755,6 +758,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (T.mnt[0] != '\0')
+        umount2(T.mnt, MNT_DETACH);
     free(T.wav);
     bg_th_rmtree(T.root);
     return 0;
