@@ -15,7 +15,8 @@
 #   login_member           the member logs in at master-1 (federated: the user's home is top)
 #   submit_assembly        as the member, an assembly (template probe) on master-1: create, tus
 #                          upload of a short WAV (ffmpeg's sine, or a generated WAV without
-#                          ffmpeg), then polls until ASSEMBLY_COMPLETED
+#                          ffmpeg), then polls until ASSEMBLY_COMPLETED and prints a summary
+#                          of the result
 #
 # Environment:
 #   BG_BASE_PORT                       default 8000
@@ -434,6 +435,41 @@ make_media() {
   } >"${f}"
 }
 
+# reach BRANCH URL: URL (absolute, from one of BRANCH's answers, or a path) as this script
+# reaches BRANCH. A branch answers with its public URL (http://master-1:8001 under docker
+# compose), which the host running this script may not resolve; the path is what counts.
+reach() {
+  local name="$1" u="$2"
+  if [[ "${u}" == *://* ]]; then
+    u="${u#*://}"
+    if [[ "${u}" == */* ]]; then
+      u="/${u#*/}"
+    else
+      u="/"
+    fi
+  fi
+  [[ "${u}" == /* ]] || u="/${u}"
+  printf '%s%s' "${URL["${name}"]}" "${u}"
+}
+
+# First number value of "KEY" in JSON text (nothing when absent).
+json_num() {
+  local v
+  v="$(printf '%s' "$1" | grep -o "\"$2\":-\?[0-9][0-9.eE+-]*" | head -n 1)" || true
+  printf '%s' "${v#*:}"
+}
+
+# One line about a completed probe assembly: what its meta step found, and how long it took.
+assembly_summary() {
+  local st="$1" loud
+  loud="$(json_num "${st}" integrated_lufs)"
+  printf 'results: meta (%s, %s s, %s %s Hz %s ch%s); execution %s s, queue %s s' \
+    "$(json_str "${st}" format)" "$(json_num "${st}" duration)" "$(json_str "${st}" audio_codec)" \
+    "$(json_num "${st}" sample_rate)" "$(json_num "${st}" channels)" \
+    "${loud:+, ${loud} LUFS}" "$(json_num "${st}" execution_duration)" \
+    "$(json_num "${st}" queue_duration)"
+}
+
 # user_call METHOD URL OUTFILE [curl args...]: a request with the user's token (from stdin).
 user_call() {
   local method="$1" url="$2" out="$3"
@@ -452,16 +488,18 @@ submit_assembly() {
   [[ "${status}" == 201 || "${status}" == 200 ]] || die "creating the assembly on master-1: HTTP ${status} $(error_code "$(<"${out}")")"
   ASSEMBLY_ID="$(json_str "$(<"${out}")" assembly_id)"
   tus="$(json_str "$(<"${out}")" tus_url)"
+  [[ "${ASSEMBLY_ID}" =~ ^[0-9a-f]{64}$ ]] || die "the assembly on master-1 has no id: $(head -c 300 "${out}")"
+  [[ -n "${tus}" ]] || die "the assembly on master-1 has no tus_url"
   aid="$(printf '%s' "${ASSEMBLY_ID}" | base64 | tr -d '\n')"
   fname="$(printf 'tone.wav' | base64 | tr -d '\n')"
-  # The branch answers with its own public URL; reach it the way this script does.
-  tus="${URL[master-1]}/api/v1/uploads/"
+  tus="$(reach master-1 "${tus}")"
   status="$(curl --silent --show-error --max-time 60 -o /dev/null -D "${WORK_DIR}/tus.h" -w '%{http_code}' -X POST \
     -H @- -H 'Tus-Resumable: 1.0.0' -H "Upload-Length: ${size}" \
     -H "Upload-Metadata: assembly_id ${aid},filename ${fname}" "${tus}" <<<"Authorization: Bearer ${USER_TOKEN}")" || status=000
   [[ "${status}" == 201 ]] || die "creating the upload: HTTP ${status}"
   loc="$(grep -i '^location:' "${WORK_DIR}/tus.h" | tr -d '\r' | cut -d' ' -f2)"
-  loc="${URL[master-1]}/api/v1/uploads/${loc##*/}"
+  [[ -n "${loc}" ]] || die "the upload was created without a Location"
+  loc="$(reach master-1 "${loc}")"
   status="$(user_call PATCH "${loc}" /dev/null -H 'Tus-Resumable: 1.0.0' -H 'Upload-Offset: 0' \
     -H 'Content-Type: application/offset+octet-stream' --data-binary "@${media}")"
   [[ "${status}" == 204 ]] || die "uploading: HTTP ${status}"
@@ -476,8 +514,8 @@ submit_assembly() {
     ((SECONDS < deadline)) || die "the assembly did not complete within ${BG_WAIT_TIMEOUT}s (${ok:-no state})"
     sleep "${POLL_INTERVAL}"
   done
-  log "assembly ${ASSEMBLY_ID} completed on master-1: duration $(printf '%s' "${st}" | grep -o '"duration":[0-9.]*' | head -n 1 | cut -d: -f2) s"
-  rm -f "${out}" "${media}"
+  log "assembly ${ASSEMBLY_ID} completed on master-1: $(assembly_summary "${st}")"
+  rm -f "${out}" "${media}" "${WORK_DIR}/tus.h"
 }
 
 main() {

@@ -94,10 +94,12 @@ check_setup_output() {
   grep -q '^master-2: {"results":\[' <<<"${out}" || fail "no results printed for master-2"
 }
 
-# Fails if OUTPUT contains any admin token or shared key.
+# Fails if OUTPUT contains any admin token, shared key, the users' password or a user token
+# (a JWT: its header is base64 of '{"', "eyJ").
 check_no_secrets() {
   local out="$1" file secret
-  for file in "${STATE_DIR}"/*/admin.token "${STATE_DIR}"/shared-key-*; do
+  [[ "${out}" != *eyJ* ]] || fail "output contains what looks like a user token"
+  for file in "${STATE_DIR}"/*/admin.token "${STATE_DIR}"/shared-key-* "${STATE_DIR}"/user-password; do
     [[ -f "${file}" ]] || continue
     secret="$(<"${file}")"
     [[ -n "${secret}" ]] || continue
@@ -107,26 +109,79 @@ check_no_secrets() {
   done
 }
 
-# What the later setup steps did, checked on the branches themselves: the organisation and
-# its two users on master-2 (synced), the license valid on master-1, the assembly completed on
-# master-1 for the member who logged in there.
+# admin_get NAME PATH: GET on branch NAME (top, master-1, master-2) with its admin token, which
+# curl reads from stdin. Prints the body.
+admin_get() {
+  local port=$((BG_BASE_PORT + $(branch_index "$1")))
+  curl -sS --max-time 10 -H @- "http://127.0.0.1:${port}$2" <<<"Authorization: Bearer $(<"${STATE_DIR}/$1/admin.token")"
+}
+
+# admin_post NAME PATH BODY_FILE: POST of a JSON body on branch NAME. Prints the body.
+admin_post() {
+  local port=$((BG_BASE_PORT + $(branch_index "$1")))
+  curl -sS --max-time 30 -H @- -H 'Content-Type: application/json' --data-binary "@$3" \
+    "http://127.0.0.1:${port}$2" <<<"Authorization: Bearer $(<"${STATE_DIR}/$1/admin.token")"
+}
+
+branch_index() {
+  case "$1" in
+    top) printf 0 ;;
+    master-1) printf 1 ;;
+    master-2) printf 2 ;;
+    *) fail "unknown branch $1" ;;
+  esac
+}
+
+# First "KEY":"string" value of compact JSON text.
+json_str() {
+  local v
+  v="$(grep -o "\"$2\":\"[^\"]*\"" <<<"$1" | head -n 1)" || true
+  v="${v#*\":\"}"
+  printf '%s' "${v%\"}"
+}
+
+# What the later setup steps did, checked on the branches themselves rather than in the
+# script's words: the organisation and its two users on master-2 (synced from top); the license
+# issued on top, active there and valid when master-2 (which did not take part) validates its key;
+# the assembly completed on master-1 with a meta result, submitted by the member (the user the
+# federated login at master-1 stands for), not by an admin.
 check_federation() {
-  local out="$1" org aid tok body
+  local out="$1" org aid lid body key member uid req
   org="$(grep -o "organisation 'Cross-branch demo' ([0-9a-f-]*)" <<<"${out}" | head -n 1 | grep -o '([0-9a-f-]*)' | tr -d '()')"
   [[ -n "${org}" ]] || fail "setup printed no organisation id"
   grep -q 'license validated on master-1: VALID' <<<"${out}" || fail "no license validation on master-1"
+  lid="$(grep -o 'issued license [0-9a-f-]\{36\} on top' <<<"${out}" | head -n 1 | cut -d' ' -f3)"
+  [[ -n "${lid}" ]] || fail "setup printed no license id"
   aid="$(grep -o 'assembly [0-9a-f]\{64\} completed on master-1' <<<"${out}" | head -n 1 | cut -d' ' -f2)"
   [[ -n "${aid}" ]] || fail "no completed assembly on master-1"
-  tok="$(<"${STATE_DIR}/master-2/admin.token")"
-  body="$(curl -sS --max-time 10 -H @- "http://127.0.0.1:$((BG_BASE_PORT + 2))/api/v1/organizations/${org}/users" \
-    <<<"Authorization: Bearer ${tok}")"
+
+  body="$(admin_get master-2 "/api/v1/organizations/${org}/users")"
   [[ "${body}" == *'owner@demo.example'* && "${body}" == *'member@demo.example'* ]] ||
     fail "the organisation's users are not on master-2: ${body:0:300}"
-  tok="$(<"${STATE_DIR}/master-1/admin.token")"
-  body="$(curl -sS --max-time 10 -H @- "http://127.0.0.1:$((BG_BASE_PORT + 1))/api/v1/assemblies/${aid}?organization_id=${org}" \
-    <<<"Authorization: Bearer ${tok}")"
-  [[ "${body}" == *'"ok":"ASSEMBLY_COMPLETED"'* && "${body}" == *'"meta"'* ]] ||
+  body="$(admin_get master-2 "/api/v1/organizations?limit=500")"
+  [[ "${body}" == *"\"id\":\"${org}\""* ]] || fail "master-2 does not list organisation ${org}"
+
+  body="$(admin_get top "/api/v1/licenses/${lid}")"
+  [[ "${body}" == *'"status":"active"'* && "${body}" == *"\"organization_id\":\"${org}\""* ]] ||
+    fail "license ${lid} is not active for ${org} on top: $(json_str "${body}" code)"
+  key="$(json_str "${body}" license_key)"
+  [[ -n "${key}" ]] || fail "top gives no key for license ${lid}"
+  req="$(mktemp "${STATE_DIR}/validate.XXXXXX")"
+  printf '{"license_key":"%s","domain":"demo.example"}' "${key}" >"${req}"
+  body="$(admin_post master-2 /api/v1/licenses/validate "${req}")"
+  rm -f "${req}"
+  [[ "${body}" == *'"valid":true'* ]] ||
+    fail "license ${lid} is not valid on master-2: $(json_str "${body}" code)"
+
+  body="$(admin_get master-1 "/api/v1/assemblies/${aid}?organization_id=${org}")"
+  [[ "${body}" == *'"ok":"ASSEMBLY_COMPLETED"'* && "${body}" == *'"meta":[{'* ]] ||
     fail "assembly ${aid} is not completed on master-1: ${body:0:300}"
+  uid="$(grep -o '"user":{"user_id":"[^"]*"' <<<"${body}" | head -n 1)" || true
+  uid="${uid##*:\"}"
+  uid="${uid%\"}"
+  member="$(admin_get master-1 "/api/v1/organizations/${org}/users" | sed 's/},{/}\n{/g' | grep -F '"email":"member@demo.example"' | head -n 1)" || true
+  [[ -n "${uid}" && "${uid}" == "$(json_str "${member}" id)" ]] ||
+    fail "assembly ${aid} was not submitted by the member (user ${uid:-none})"
 }
 
 # True when PID is a live process (a zombie waiting for its parent counts as exited).
