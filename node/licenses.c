@@ -74,6 +74,12 @@ static bg_err issue_payload(bg_node *n, bg_registry *reg, json_t *b, json_t **ou
         (nbf_s != NULL && bg_parse_rfc3339(nbf_s, &nbf_ms) != BG_OK) || exp_ms <= nbf_ms)
         return bg_node_errf(e, "INVALID_FIELD", "expires_at (and not_before) must be RFC 3339 UTC "
                                                 "times, expires_at the later");
+    /* Both limits are integers: read with json_integer_value alone, a
+     * missing or non-integer one (1.5, "1", null) would become 0. */
+    if (!json_is_integer(json_object_get(limits, "branches")) ||
+        !json_is_integer(json_object_get(limits, "users")))
+        return bg_node_errf(e, "INVALID_FIELD", "limits must be {\"branches\": integer >= 1, "
+                                                "\"users\": integer >= 0}");
     json_t *limits_out = json_pack("{s:I,s:I}", "branches",
                                    (json_int_t)json_integer_value(json_object_get(limits, "branches")),
                                    "users", (json_int_t)json_integer_value(json_object_get(limits, "users")));
