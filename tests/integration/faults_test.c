@@ -75,18 +75,6 @@ static struct {
     char mnt[320]; /* the disk-full case's tmpfs while mounted */
 } T;
 
-/* ---- helpers ---- */
-
-static void print_log(const bg_th_proc *p)
-{
-    char *log = bg_th_read_file(p->log, NULL);
-    if (log != NULL) {
-        size_t n = strlen(log);
-        fprintf(stderr, "--- %s (last 4000 bytes)\n%s\n", p->log, n > 4000 ? log + n - 4000 : log);
-    }
-    free(log);
-}
-
 /* An answer a faulty branch may give: the expected 2xx, or a 5xx whose body
  * is the JSON error shape. Anything else (a crash, a 4xx blaming the
  * client, a body that is not the error shape) fails. */
@@ -197,7 +185,7 @@ static void test_sqlite_faults(void **state)
     snprintf(dir, sizeof(dir), "%s/db", T.root);
     bg_th_proc p;
     if (bg_th_start(&p, dir, NULL, faulty_env) != 0) {
-        print_log(&p);
+        bg_th_print_log(&p);
         fail();
     }
     /* Organisations: each answer is 201 or a JSON 5xx, never anything else. */
@@ -255,7 +243,7 @@ static void test_sqlite_faults(void **state)
 
     /* Restarted without faults: exactly what was acknowledged. */
     if (bg_th_start(&p, dir, NULL, base_env) != 0) {
-        print_log(&p);
+        bg_th_print_log(&p);
         fail();
     }
     bg_th_resp r;
@@ -333,7 +321,7 @@ static void test_disk_full(void **state)
                          "BRANCHGATE_UPLOADS_MAX_SIZE=67108864", "BRANCHGATE_JOBS_WORKERS=1",
                          NULL};
     if (bg_th_start(&p, dir, NULL, env) != 0) {
-        print_log(&p);
+        bg_th_print_log(&p);
         umount(mnt);
         fail();
     }
@@ -565,7 +553,7 @@ static void test_bad_peers(void **state)
                          NULL};
     bg_th_proc p;
     if (bg_th_start(&p, dir, NULL, env) != 0) {
-        print_log(&p);
+        bg_th_print_log(&p);
         fail();
     }
     for (int k = 0; k < BAD_KINDS; k++) {
@@ -649,7 +637,7 @@ static void test_bad_peers(void **state)
     /* Killed and restarted: the queued messages are still there. */
     assert_int_equal(bg_th_stop(&p, SIGKILL, 5000), 128 + SIGKILL);
     if (bg_th_start(&p, dir, NULL, env) != 0) {
-        print_log(&p);
+        bg_th_print_log(&p);
         fail();
     }
     for (int k = 0; k < BAD_KINDS; k++) {
@@ -708,7 +696,7 @@ static void test_slowloris(void **state)
     snprintf(dir, sizeof(dir), "%s/slow", T.root);
     bg_th_proc p;
     if (bg_th_start(&p, dir, NULL, base_env) != 0) { /* inherits the raised limit */
-        print_log(&p);
+        bg_th_print_log(&p);
         fail();
     }
     int port = atoi(strrchr(p.url, ':') + 1);

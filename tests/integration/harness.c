@@ -1319,3 +1319,12 @@ double bg_th_ebur128_lufs(const char *path)
     free(log);
     return v;
 }
+
+void bg_th_print_log(const bg_th_proc *p)
+{
+    char *log = bg_th_read_file(p->log, NULL);
+    size_t n = log ? strlen(log) : 0;
+    fprintf(stderr, "---- %s (last 6000 bytes) ----\n%s\n", p->log,
+            log ? log + (n > 6000 ? n - 6000 : 0) : "");
+    free(log);
+}

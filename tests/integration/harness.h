@@ -54,6 +54,10 @@ int bg_th_start(bg_th_proc *p, const char *dir, const char *const *extra, const 
  * (then SIGKILLs). */
 int bg_th_stop(bg_th_proc *p, int sig, int timeout_ms);
 
+/* Prints the last 6000 bytes of the process's log on stderr (after a
+ * failed start or check). */
+void bg_th_print_log(const bg_th_proc *p);
+
 /* True while the process runs. */
 bool bg_th_alive(const bg_th_proc *p);
 

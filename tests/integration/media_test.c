@@ -117,15 +117,6 @@ static const char *const *env_k(void)
     return e;
 }
 
-static void print_log(const bg_th_proc *p)
-{
-    char *log = bg_th_read_file(p->log, NULL);
-    size_t n = log ? strlen(log) : 0;
-    fprintf(stderr, "---- %s (last 6000 bytes) ----\n%s\n", p->log,
-            log ? log + (n > 6000 ? n - 6000 : 0) : "");
-    free(log);
-}
-
 /* Runs argv (no shell); stdout to out_path when given. Returns the exit status. */
 static int run_cmd(const char *const *argv, const char *out_path)
 {
@@ -352,7 +343,7 @@ static json_t *wait_status(const bg_th_proc *p, const char *token, const char *i
             s ? s : "");
     free(s);
     json_decref(st);
-    print_log(p);
+    bg_th_print_log(p);
     return NULL;
 }
 
@@ -612,7 +603,7 @@ static int group_setup(void **state)
         return -1;
     snprintf(dir, sizeof(dir), "%s/s", M.root);
     if (bg_th_start(&M.s, dir, NULL, env_s()) != 0) {
-        print_log(&M.s);
+        bg_th_print_log(&M.s);
         return -1;
     }
     if (bg_th_hooks_start(&M.hooks, hook_policy, NULL) != 0)
@@ -680,7 +671,7 @@ static void test_audio_preview_end_to_end(void **state)
     if (!sse->ended || sse->n == 0 || strcmp(sse->ev[sse->n - 1].name, "assembly:completed") != 0) {
         fprintf(stderr, "stream (ended %d):\n", sse->ended);
         print_events(sse);
-        print_log(&M.s);
+        bg_th_print_log(&M.s);
     }
     assert_true(sse->ended);
     assert_true(events_well_formed(sse, id));
@@ -902,7 +893,7 @@ static void test_sigkill_while_running(void **state)
     char dir[320];
     snprintf(dir, sizeof(dir), "%s/k", M.root);
     if (bg_th_start(&M.k, dir, NULL, env_k()) != 0) {
-        print_log(&M.k);
+        bg_th_print_log(&M.k);
         fail();
     }
     M.k_started = true;
@@ -936,7 +927,7 @@ static void test_sigkill_while_running(void **state)
     fprintf(stderr, "killed %lld ms after the upload began\n", t_kill - t0);
 
     if (bg_th_start(&M.k, dir, NULL, env_k()) != 0) {
-        print_log(&M.k);
+        bg_th_print_log(&M.k);
         fail();
     }
     st = wait_status(&M.k, tok, id, "ASSEMBLY_COMPLETED", 60000);

@@ -105,15 +105,6 @@ static const char *const *env_s(void)
     return e;
 }
 
-static void print_log(const bg_th_proc *p)
-{
-    char *log = bg_th_read_file(p->log, NULL);
-    size_t n = log ? strlen(log) : 0;
-    fprintf(stderr, "---- %s (last 6000 bytes) ----\n%s\n", p->log,
-            log ? log + (n > 6000 ? n - 6000 : 0) : "");
-    free(log);
-}
-
 /* Reads root/name into m (data, length, md5). */
 static bool load(media *m, const char *name)
 {
@@ -301,7 +292,7 @@ static json_t *wait_finished(const char *id, int deadline_ms)
     fprintf(stderr, "assembly %s did not finish in %d ms\n", id, deadline_ms);
     print_json("last status", st);
     json_decref(st);
-    print_log(&M.s);
+    bg_th_print_log(&M.s);
     return NULL;
 }
 
@@ -316,7 +307,7 @@ static json_t *run_ok(const char *tpl, const media *m, char id[65])
     assert_non_null(st);
     if (!str_is(st, "ok", "ASSEMBLY_COMPLETED")) {
         print_json("not completed", st);
-        print_log(&M.s);
+        bg_th_print_log(&M.s);
     }
     assert_true(str_is(st, "ok", "ASSEMBLY_COMPLETED"));
     assert_null(json_object_get(st, "error"));
@@ -442,7 +433,7 @@ static int group_setup(void **state)
     char dir[320];
     snprintf(dir, sizeof(dir), "%s/s", M.root);
     if (bg_th_start(&M.s, dir, NULL, env_s()) != 0) {
-        print_log(&M.s);
+        bg_th_print_log(&M.s);
         return -1;
     }
     return 0;
@@ -779,12 +770,12 @@ static void test_corrupt_inputs(void **state)
             json_decref(st);
             if (!healthy()) {
                 fprintf(stderr, "the branch stopped answering /healthz after %s\n", id);
-                print_log(&M.s);
+                bg_th_print_log(&M.s);
                 fail();
             }
         }
     if (failures > 0)
-        print_log(&M.s);
+        bg_th_print_log(&M.s);
     assert_int_equal(failures, 0);
     /* The worker is not hung: a valid file right after completes. */
     char id[65];
@@ -855,7 +846,7 @@ static void test_cancel_mid_encode(void **state)
         json_t *now = status_of(id);
         print_json("status", now);
         json_decref(now);
-        print_log(&M.s);
+        bg_th_print_log(&M.s);
     }
     assert_true(progressed);
     assert_int_equal(parts, 1);
@@ -897,7 +888,7 @@ static void test_cancel_mid_encode(void **state)
         fprintf(stderr, "files left: %zu (.part %zu), running jobs %zu, metric %lld\n",
                 count_files(dir, NULL), count_files(dir, ".part"), jobs_in(id, "running"),
                 metric_running());
-        print_log(&M.s);
+        bg_th_print_log(&M.s);
     }
     assert_true(t_all >= 0);
     assert_true(t_all <= CANCEL_BOUND_MS);
